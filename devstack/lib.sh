@@ -1,0 +1,190 @@
+# shellcheck shell=bash
+# Shared settings and helpers for the devstack scripts. Sourced, not executed.
+#
+# Every value here can be overridden from the environment, so `devstack/env`,
+# `devstack/up` and `devstack/down` always agree on ports and paths.
+
+DEVSTACK_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(dirname "$DEVSTACK_HOME")
+
+: "${LAGWATCH_DEVSTACK_DIR:=$REPO_ROOT/.devstack}"
+# Make it absolute so the daemons (which chdir) and `env` output stay valid.
+case "$LAGWATCH_DEVSTACK_DIR" in
+    /*) ;;
+    *) LAGWATCH_DEVSTACK_DIR="$PWD/$LAGWATCH_DEVSTACK_DIR" ;;
+esac
+: "${LAGWATCH_CACHE:=${HOME:-/root}/.cache/lagwatch}"
+
+: "${LAGWATCH_PG_PORT:=5432}"
+: "${LAGWATCH_MYSQL_PORT:=3306}"
+: "${LAGWATCH_KAFKA_PORT:=9092}"
+: "${LAGWATCH_KAFKA_CONTROLLER_PORT:=9093}"
+: "${LAGWATCH_KAFKA_VERSION:=4.4.0}"
+: "${LAGWATCH_SCALA_VERSION:=2.13}"
+: "${LAGWATCH_UP_TIMEOUT:=90}"
+: "${LAGWATCH_DOWN_TIMEOUT:=60}"
+: "${LAGWATCH_KAFKA_HEAP:=1g}"
+
+LAGWATCH_HOST=127.0.0.1
+KAFKA_HOME="$LAGWATCH_CACHE/kafka-$LAGWATCH_KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+
+# Fixed development credentials. Test servers only; documented in README.md.
+PG_TEST_DB=lagwatch_test
+PG_STORE_DB=lagwatch_store
+MYSQL_TEST_DB=lagwatch_test
+ADMIN_USER=lagwatch_admin
+ADMIN_PASSWORD=admin-secret
+MONITOR_USER=lagwatch_monitor
+MONITOR_PASSWORD=monitor-secret
+PROBE_USER=lagwatch_probe
+PROBE_PASSWORD=probe-secret
+
+ALL_SERVICES=(postgres mariadb kafka)
+
+PG_DIR="$LAGWATCH_DEVSTACK_DIR/postgres"
+PG_DATA="$PG_DIR/data"
+PG_RUN="$PG_DIR/run"          # unix socket dir
+PG_LOG="$PG_DIR/postgres.log"
+PG_PIDFILE="$PG_DIR/postgres.pid"
+
+MY_DIR="$LAGWATCH_DEVSTACK_DIR/mariadb"
+MY_DATA="$MY_DIR/data"
+MY_BINLOG_DIR="$MY_DIR/binlog"
+MY_RUN="$MY_DIR/run"
+MY_SOCKET="$MY_RUN/mariadb.sock"
+MY_PIDFILE="$MY_DIR/mariadb.pid"
+MY_LOG="$MY_DIR/mariadb.log"
+MY_CNF="$MY_DIR/my.cnf"
+
+KF_DIR="$LAGWATCH_DEVSTACK_DIR/kafka"
+KF_DATA="$KF_DIR/data"
+KF_PROPS="$KF_DIR/server.properties"
+KF_LOG4J="$DEVSTACK_HOME/conf/kafka-log4j2.xml"
+KF_TOOLS_LOG4J="$DEVSTACK_HOME/conf/kafka-tools-log4j2.xml"
+KF_LOG="$KF_DIR/server.log"
+KF_OUT="$KF_DIR/kafka.out"
+KF_PIDFILE="$KF_DIR/kafka.pid"
+
+# Main classes (checked against the Kafka 4.4 jars; see README.md).
+KAFKA_SERVER_CLASS=kafka.Kafka
+KAFKA_STORAGE_CLASS=kafka.tools.StorageTool
+KAFKA_API_VERSIONS_CLASS=org.apache.kafka.tools.BrokerApiVersionsCommand
+
+log() { printf '[devstack] %s\n' "$*" >&2; }
+die() { printf '[devstack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Run a command with root privileges (directly, or through sudo).
+as_root() {
+    if is_root; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else die "need root (or sudo) to run: $*"
+    fi
+}
+
+# Newest PostgreSQL server installed from Debian packages, unless overridden.
+pg_bin() {
+    if [ -n "${LAGWATCH_PG_BIN:-}" ]; then
+        printf '%s\n' "$LAGWATCH_PG_BIN"
+        return
+    fi
+    local d best=""
+    while read -r d; do
+        [ -x "$d/postgres" ] && best=$d
+    done < <(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V)
+    # Before install has run, still print Debian 12's location.
+    printf '%s\n' "${best:-/usr/lib/postgresql/15/bin}"
+}
+
+# OS user that owns and runs postgres / mariadb. Both refuse to run as root,
+# so root hands the data over to the distro's service accounts.
+pg_os_user() { if is_root; then echo postgres; else id -un; fi; }
+my_os_user() { if is_root; then echo mysql; else id -un; fi; }
+
+# Run a command as another OS user (no-op when it is the current user).
+run_as() {
+    local user=$1; shift
+    if [ "$user" = "$(id -un)" ]; then
+        "$@"
+    else
+        # runuser ships with util-linux (essential); su as fallback.
+        if command -v runuser >/dev/null 2>&1; then
+            runuser -u "$user" -- "$@"
+        else
+            su -s /bin/sh "$user" -c "$(printf '%q ' "$@")"
+        fi
+    fi
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+    (exec 3<>"/dev/tcp/$LAGWATCH_HOST/$1") 2>/dev/null
+}
+
+# True when the pid in file $1 is alive and its command line mentions $2
+# (guards against a recycled pid after a crash or reboot).
+pid_alive() {
+    local pidfile=$1 marker=$2 pid
+    [ -s "$pidfile" ] || return 1
+    pid=$(head -n1 "$pidfile" | tr -dc '0-9')
+    [ -n "$pid" ] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    [ -r "/proc/$pid/cmdline" ] || return 0
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"
+}
+
+pid_of() { head -n1 "$1" 2>/dev/null | tr -dc '0-9'; }
+
+# Print the last lines of a log file to stderr (used when a service fails).
+show_tail() {
+    local f
+    for f in "$@"; do
+        [ -f "$f" ] || continue
+        printf -- '----- last 40 lines of %s -----\n' "$f" >&2
+        tail -n 40 "$f" >&2 || true
+    done
+}
+
+# Wait (up to $1 seconds) until the command "${@:2}" succeeds.
+wait_for() {
+    local timeout=$1; shift
+    local deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
+
+# Make sure an unprivileged service account can reach $1 (needs the search
+# bit on every parent directory). Only adds o+x where it is missing.
+ensure_traversable() {
+    local user=$1 dir=$2
+    [ "$user" = "$(id -un)" ] && return 0
+    run_as "$user" test -x "$dir" 2>/dev/null && return 0
+    local p=$dir
+    local parents=()
+    while [ "$p" != "/" ] && [ -n "$p" ]; do
+        parents+=("$p")
+        p=$(dirname "$p")
+    done
+    local i
+    for ((i = ${#parents[@]} - 1; i >= 0; i--)); do
+        p=${parents[$i]}
+        [ -d "$p" ] || continue
+        if ! run_as "$user" test -x "$p" 2>/dev/null; then
+            log "granting o+x on $p so '$user' can reach the devstack dir"
+            chmod o+x "$p"
+        fi
+    done
+}
+
+# Java command for Kafka tools (small heap, quiet logging to stderr).
+kafka_java_tool() {
+    local class=$1; shift
+    java ${LAGWATCH_KAFKA_TOOL_OPTS:--Xmx512m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+        -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="file:$KF_TOOLS_LOG4J" \
+        -cp "$KAFKA_LIBS/*" "$class" "$@"
+}
