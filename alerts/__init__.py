@@ -1,0 +1,1 @@
+"""Alerts: rules over the store, routing, and delivery to receivers."""

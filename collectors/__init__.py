@@ -1,0 +1,1 @@
+"""Collectors: read sources and yield samples; the runner writes them."""

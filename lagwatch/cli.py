@@ -1,0 +1,206 @@
+"""The `lagwatch` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lagwatch import __version__
+
+EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_CONFIG = "lagwatch.yaml"
+
+
+def _load(path: str):
+    from lagwatch.config import ConfigError, load
+
+    try:
+        return load(path)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
+def _setup_logging(config, verbose: bool = False) -> None:
+    from lagwatch.logs import Redactor, setup_logging
+
+    setup_logging("DEBUG" if verbose else config.daemon.log_level, Redactor(config.secrets()))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lagwatch.daemon import Daemon
+
+    config = _load(args.config)
+    _setup_logging(config, args.verbose)
+    Daemon(config).run_forever()
+    return EXIT_OK
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from lagwatch.daemon import Daemon
+
+    if not args.once:
+        print(
+            "error: collect runs one pass only; say --once (or use `lagwatch run`)", file=sys.stderr
+        )
+        return EXIT_BAD_INPUT
+    config = _load(args.config)
+    _setup_logging(config, args.verbose)
+    daemon = Daemon(config)
+    try:
+        results = daemon.collect_once()
+        written = daemon.runner.flush()
+    finally:
+        daemon.stop()
+    for result in results:
+        state = "ok  " if result.ok else "FAIL"
+        detail = f"{result.samples} samples" if result.ok else result.error
+        print(f"{state} {result.collector} ({result.duration * 1000:.0f} ms): {detail}")
+    if not written:
+        print("error: the store is unavailable; nothing was written", file=sys.stderr)
+        return EXIT_PROBLEM
+    return EXIT_OK if all(r.ok for r in results) else EXIT_PROBLEM
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from store import StoreUnavailable, open_store
+
+    config = _load(args.config)
+    store = open_store(config.store, read_only=True)
+    try:
+        values = store.latest(args.name)
+    except StoreUnavailable as exc:
+        print(f"error: cannot read the store: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    finally:
+        store.close()
+    if args.json:
+        json.dump([v.as_json() for v in values], sys.stdout, indent=None)
+        sys.stdout.write("\n")
+    else:
+        for v in values:
+            labels = ",".join(f'{k}="{val}"' for k, val in v.labels)
+            note = f"  # {v.note}" if v.note else ""
+            print(f"{v.name}{{{labels}}} {v.value:g}{note}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from collectors.base import CollectorContext
+    from collectors.registry import build_collectors
+    from lagwatch.logs import Redactor
+    from store import StoreUnavailable, open_store
+
+    config = _load(args.config)
+    redact = Redactor(config.secrets())
+    problems: list[str] = []
+    store = open_store(config.store)
+    try:
+        store.latest("lagwatch_collector_up")
+        print("ok   store")
+    except StoreUnavailable as exc:
+        problems.append(f"store: {redact(str(exc))}")
+    finally:
+        store.close()
+    collectors = build_collectors(config.sources, config.kafka, CollectorContext())
+
+    def reach(collector):
+        try:
+            collector.check()
+            return None
+        except Exception as exc:
+            return f"{collector.name}: {redact(str(exc).strip() or type(exc).__name__)}"
+        finally:
+            collector.close()
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(collectors)))) as pool:
+        for collector, problem in zip(collectors, pool.map(reach, collectors), strict=True):
+            if problem is None:
+                print(f"ok   {collector.name}")
+            else:
+                problems.append(problem)
+    for problem in problems:
+        print(f"FAIL {problem}")
+    return EXIT_PROBLEM if problems else EXIT_OK
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    host = args.host or config.dashboard.host
+    port = args.port or config.dashboard.port
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", host, "--server.port", str(port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--", "--config", str(Path(args.config).resolve()),
+    ]  # fmt: skip
+    return subprocess.call(
+        command, env={**os.environ, "LAGWATCH_CONFIG": str(Path(args.config).resolve())}
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lagwatch.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lagwatch", description="End-to-end lag and freshness monitoring for event pipelines."
+    )
+    parser.add_argument("--version", action="version", version=f"lagwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument(
+            "-c", "--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)"
+        )
+        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        p.set_defaults(func=func)
+        return p
+
+    command("run", "run the daemon: collectors, alert engine and /metrics", cmd_run)
+    p = command("collect", "run every collector once into the store, then exit", cmd_collect)
+    p.add_argument("--once", action="store_true", help="one pass (required)")
+    p = command("snapshot", "print the latest value of every series", cmd_snapshot)
+    p.add_argument("--json", action="store_true", help='JSON: [{"name","labels","value","ts"}]')
+    p.add_argument("--name", help="only this metric")
+    command(
+        "check",
+        "validate the config and reach every source (exit 0 ok, 1 unreachable, 2 bad config)",
+        cmd_check,
+    )
+    p = command(
+        "dashboard", "start the Streamlit dashboard (127.0.0.1:8501 by default)", cmd_dashboard
+    )
+    p.add_argument("--host", help="address to bind (default: dashboard.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: dashboard.port, 8501)")
+    p = command(
+        "demo", "run lagwatch on this machine's devstack with a live demo pipeline", cmd_demo
+    )
+    p.add_argument("--no-dashboard", action="store_true", help="collect only, no UI")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=0,
+        help="stop after this many seconds (0: run until Ctrl-C)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130

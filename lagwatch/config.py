@@ -1,0 +1,99 @@
+"""The whole config: each package's own section, composed and cross-checked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from alerts.config import AlertsConfig
+from collectors.kafka import KafkaCluster
+from collectors.registry import SOURCE_KINDS, SourceConfig
+from dashboard.config import DashboardConfig
+from lagwatch.loader import ConfigError, load_config, register_tags
+from store import StoreConfig
+from store.types import Duration
+
+register_tags(list(SOURCE_KINDS))
+
+
+class DaemonConfig(BaseModel):
+    """How `lagwatch run` behaves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metrics_listen: str | None = Field(
+        "127.0.0.1:9465", description="host:port for /metrics; null turns it off"
+    )
+    jitter: Duration = 1.0
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+class LagwatchConfig(BaseModel):
+    """The config file: store, sources, kafka, alerts, dashboard, daemon."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: StoreConfig = StoreConfig()
+    sources: list[SourceConfig] = []
+    kafka: list[KafkaCluster] = []
+    alerts: AlertsConfig = AlertsConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+    daemon: DaemonConfig = DaemonConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> LagwatchConfig:
+        for section, names in (
+            ("sources", [s.name for s in self.sources]),
+            ("kafka", [k.name for k in self.kafka]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{section}: names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    def secrets(self) -> list[str]:
+        """Return every secret value in the config, and the passwords inside URLs."""
+        found: list[str] = []
+        for value in _walk(self):
+            if isinstance(value, SecretStr):
+                text = value.get_secret_value()
+                if text:
+                    found.append(text)
+                    password = _url_password(text)
+                    if password:
+                        found.append(password)
+        return found
+
+
+def _url_password(text: str) -> str | None:
+    try:
+        return urlsplit(text).password
+    except ValueError:
+        return None
+
+
+def _walk(value: Any) -> Iterator[Any]:
+    yield value
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _walk(getattr(value, name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _walk(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _walk(item)
+
+
+def load(path: str | os.PathLike[str]) -> LagwatchConfig:
+    """Return the config at ``path`` or raise ConfigError naming file, line and key."""
+    config = load_config(path, LagwatchConfig)
+    assert isinstance(config, LagwatchConfig)
+    return config
+
+
+__all__ = ["ConfigError", "LagwatchConfig", "load"]

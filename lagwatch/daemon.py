@@ -1,0 +1,136 @@
+"""The daemon: wires store, collectors, runner, scheduler and /metrics in one place.
+
+Started in order "things taking requests before things sending requests":
+store, runner, /metrics, then the collector jobs. Stopped in reverse, with a
+final flush of buffered samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from collectors.base import Collector, CollectorContext
+from collectors.registry import build_collectors
+from collectors.runner import Runner, RunResult
+from lagwatch.config import LagwatchConfig
+from lagwatch.logs import Redactor
+from lagwatch.metrics_http import serve_metrics
+from store import Store, StoreUnavailable, open_store
+
+log = logging.getLogger("lagwatch.daemon")
+
+FLUSH_EVERY = 2.0
+FINAL_FLUSH_SECONDS = 10.0
+
+
+class Daemon:
+    """Everything `lagwatch run` and `lagwatch collect --once` need, built from one config."""
+
+    def __init__(self, config: LagwatchConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.redact = Redactor(config.secrets())
+        self.store = store or open_store(config.store)
+        self.runner = Runner(self.store, config.store.buffer_samples, redact=self.redact)
+        reader = open_store(config.store, read_only=True) if store is None else store
+        self.context = CollectorContext(store=reader)
+        self.collectors: list[Collector] = build_collectors(
+            config.sources, config.kafka, self.context
+        )
+        self._scheduler: BackgroundScheduler | None = None
+        self._metrics: Any = None
+        self._stopped = threading.Event()
+
+    # -- one pass --------------------------------------------------------------
+
+    def collect_once(self) -> list[RunResult]:
+        """Run every collector once, concurrently, write the results and roll up."""
+        if not self.collectors:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(self.collectors))) as pool:
+            results = list(pool.map(self.runner.run, self.collectors))
+        self._maintain()
+        return results
+
+    def _maintain(self) -> None:
+        if not self.runner.flush():
+            return
+        try:
+            self.store.maintain(time.time())
+        except StoreUnavailable as exc:
+            log.warning("store maintenance skipped: %s", self.redact(str(exc)))
+
+    # -- the daemon ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start /metrics and one scheduled job per collector."""
+        if self.config.daemon.metrics_listen:
+            self._metrics = serve_metrics(
+                self.context.store or self.store, self.config.daemon.metrics_listen
+            )
+        scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            executors={
+                "default": {"type": "threadpool", "max_workers": max(4, len(self.collectors) + 2)}
+            },
+        )
+        now = datetime.now().astimezone()
+        for collector in self.collectors:
+            scheduler.add_job(
+                self.runner.run,
+                IntervalTrigger(seconds=collector.interval, jitter=self.config.daemon.jitter),
+                args=[collector],
+                id=collector.name,
+                name=collector.name,
+                next_run_time=now,
+            )
+        scheduler.add_job(self.runner.flush, IntervalTrigger(seconds=FLUSH_EVERY), id="flush")
+        scheduler.add_job(
+            self._maintain,
+            IntervalTrigger(seconds=self.config.store.maintain_every),
+            id="maintain",
+            next_run_time=now + timedelta(seconds=5),
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info("lagwatch running %d collectors", len(self.collectors))
+
+    def stop(self) -> None:
+        """Stop the jobs, flush what is buffered, close sources and the store."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        deadline = time.monotonic() + FINAL_FLUSH_SECONDS
+        while not self.runner.flush() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if self.runner.buffered:
+            log.error(
+                "store still unavailable at shutdown: %d samples not written", self.runner.buffered
+            )
+        if self._metrics is not None:
+            self._metrics.shutdown()
+        for collector in self.collectors:
+            try:
+                collector.close()
+            except Exception:
+                log.exception("closing %s failed", collector.name)
+        if self.context.store is not None and self.context.store is not self.store:
+            self.context.store.close()
+        self.store.close()
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stopped.set())
+        self.start()
+        self._stopped.wait()
+        log.info("stopping: flushing %d buffered samples", self.runner.buffered)
+        self.stop()

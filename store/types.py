@@ -1,0 +1,58 @@
+"""Value types every config section shares: durations and secrets."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, SecretStr
+
+_UNITS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+    "y": 31536000.0,
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Return seconds for '250ms', '10s', '5m', '7d', '2y' or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 10s, 5m or 7d")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"expected a duration such as 10s, 5m or 7d, got {value!r}")
+
+
+def format_duration(seconds: float) -> str:
+    """Return a short human form: 45s, 4m12s, 3h05m, 2d04h."""
+    if seconds != seconds:  # NaN
+        return "unknown"
+    s = int(round(abs(seconds)))
+    sign = "-" if seconds < 0 else ""
+    if s < 60:
+        return f"{sign}{s}s"
+    if s < 3600:
+        return f"{sign}{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{sign}{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{sign}{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+"""A duration in seconds, written in config as 10s, 5m, 7d."""
+
+Secret = SecretStr
+"""A secret value: shown as '**********' in repr, logs and errors."""

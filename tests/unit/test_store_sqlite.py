@@ -1,0 +1,82 @@
+"""The SQLite backend passes the store contract and serves a reader in another process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from store import Sample, StoreUnavailable
+from store.sqlite import SqliteStore
+from tests.store_contract import StoreContract
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    db = SqliteStore(tmp_path / "lagwatch.db")
+    yield db
+    db.close()
+
+
+class TestSqliteContract(StoreContract):
+    pass
+
+
+def test_reader_in_another_process_sees_commits_while_writer_writes(tmp_path: Path) -> None:
+    """Given a writer process appending batches, a read-only reader here sees them grow."""
+    path = tmp_path / "lagwatch.db"
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time
+                from store import Sample
+                from store.sqlite import SqliteStore
+                db = SqliteStore({str(path)!r})
+                for batch in range(40):
+                    db.write([Sample.of("m", batch, time.time(), i=str(i)) for i in range(200)])
+                    print(batch, flush=True)
+                    time.sleep(0.05)
+                db.close()
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "0"
+    reader = SqliteStore(path, read_only=True)
+    seen = []
+    for line in writer.stdout:
+        batch = int(line)
+        values = {v.value for v in reader.latest("m")}
+        assert len(reader.latest("m")) == 200
+        seen.append(max(values))
+        assert max(values) >= batch  # the reader never lags behind a reported commit
+    assert writer.wait(timeout=60) == 0
+    assert seen[-1] == 39 and len(set(seen)) > 10
+
+
+def test_read_only_store_refuses_writes_and_reports_missing_file(tmp_path: Path) -> None:
+    missing = SqliteStore(tmp_path / "none.db", read_only=True)
+    with pytest.raises(StoreUnavailable, match="no store at"):
+        missing.latest()
+    SqliteStore(tmp_path / "db").write([Sample.of("m", 1, 1.0)])
+    reader = SqliteStore(tmp_path / "db", read_only=True)
+    with pytest.raises(StoreUnavailable):
+        reader.write([Sample.of("m", 2, 2.0)])
+
+
+def test_named_lock_is_exclusive(tmp_path: Path) -> None:
+    a, b = SqliteStore(tmp_path / "db"), SqliteStore(tmp_path / "db")
+    assert a.try_lock("alerts") and not b.try_lock("alerts")
+    a.close()
+    assert b.try_lock("alerts")
