@@ -42,16 +42,24 @@ PROBE_PASSWORD=probe-secret
 
 ALL_SERVICES=(postgres mariadb kafka)
 
+# Unix socket paths are limited to ~107 bytes. For deep checkouts put the
+# sockets in a short per-devstack-dir directory under /tmp instead.
+if [ "${#LAGWATCH_DEVSTACK_DIR}" -le 72 ]; then
+    SOCKET_BASE="$LAGWATCH_DEVSTACK_DIR"
+else
+    SOCKET_BASE="/tmp/lagwatch-$(printf '%s' "$LAGWATCH_DEVSTACK_DIR" | cksum | cut -d' ' -f1)"
+fi
+
 PG_DIR="$LAGWATCH_DEVSTACK_DIR/postgres"
 PG_DATA="$PG_DIR/data"
-PG_RUN="$PG_DIR/run"          # unix socket dir
+PG_RUN="$SOCKET_BASE/postgres/run"   # unix socket dir
 PG_LOG="$PG_DIR/postgres.log"
 PG_PIDFILE="$PG_DIR/postgres.pid"
 
 MY_DIR="$LAGWATCH_DEVSTACK_DIR/mariadb"
 MY_DATA="$MY_DIR/data"
 MY_BINLOG_DIR="$MY_DIR/binlog"
-MY_RUN="$MY_DIR/run"
+MY_RUN="$SOCKET_BASE/mariadb/run"
 MY_SOCKET="$MY_RUN/mariadb.sock"
 MY_PIDFILE="$MY_DIR/mariadb.pid"
 MY_LOG="$MY_DIR/mariadb.log"
@@ -180,10 +188,33 @@ ensure_traversable() {
     done
 }
 
-# Java command for Kafka tools (small heap, quiet logging to stderr).
+# Pids of live processes whose command line contains $1 (fallback when a
+# pid file was lost).
+find_pids() {
+    local marker=$1 f pid
+    for f in /proc/[0-9]*/cmdline; do
+        pid=${f#/proc/}; pid=${pid%/cmdline}
+        [ "$pid" = "$$" ] && continue
+        if tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$marker"; then
+            echo "$pid"
+        fi
+    done
+}
+
+# Run a Kafka command-line tool class from the cached jars. Admin tools get a
+# fast-starting JVM; load generators keep the full JIT.
 kafka_java_tool() {
     local class=$1; shift
-    java ${LAGWATCH_KAFKA_TOOL_OPTS:--Xmx512m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    local opts
+    case "$class" in
+        *Performance|*EndToEndLatency|*Verifiable*|*ConsoleProducer|*ConsoleConsumer)
+            opts="-Xmx1g -XX:+UseG1GC" ;;
+        *)
+            opts="-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1" ;;
+    esac
+    # shellcheck disable=SC2086
+    # KAFKA_TOOL_EXEC=exec replaces the calling shell with the JVM.
+    ${KAFKA_TOOL_EXEC:-} java ${LAGWATCH_KAFKA_TOOL_OPTS:-$opts} \
         -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="file:$KF_TOOLS_LOG4J" \
         -cp "$KAFKA_LIBS/*" "$class" "$@"
