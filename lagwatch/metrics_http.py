@@ -10,6 +10,7 @@ from prometheus_client import start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from lagwatch.catalog import catalog
 from store import Store, StoreUnavailable
 
 log = logging.getLogger("lagwatch.metrics")
@@ -27,16 +28,19 @@ class StoreExporter(Collector):
         except StoreUnavailable as exc:
             log.warning("/metrics: store unavailable: %s", exc)
             return
-        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+        known = catalog()
+        families: dict[tuple[str, tuple[str, ...]], GaugeMetricFamily | CounterMetricFamily] = {}
         for value in values:
-            family = families.get(value.name)
+            names = tuple(k for k, _ in value.labels)
+            family = families.get((value.name, names))
             if family is None:
-                names = [k for k, _ in value.labels]
-                if value.name.endswith("_total"):
-                    family = CounterMetricFamily(value.name, value.name, labels=names)
+                info = known.get(value.name)
+                text = info.help if info else value.name
+                if (info.type if info else "") == "counter" or value.name.endswith("_total"):
+                    family = CounterMetricFamily(value.name, text, labels=names)
                 else:
-                    family = GaugeMetricFamily(value.name, value.name, labels=names)
-                families[value.name] = family
+                    family = GaugeMetricFamily(value.name, text, labels=names)
+                families[(value.name, names)] = family
             family.add_metric([v for _, v in value.labels], value.value, timestamp=value.ts)
         yield from families.values()
 
