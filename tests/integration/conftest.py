@@ -1,0 +1,93 @@
+"""Connection settings for the devstack's real PostgreSQL, MariaDB and Kafka.
+
+The settings come from the environment (`eval "$(devstack/env)"`), or from
+`devstack/env` itself when they are not set. A service that does not answer
+fails the test with the command that starts it: integration tests never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _devstack_env() -> dict[str, str]:
+    out = subprocess.run(
+        [str(ROOT / "devstack" / "env")], check=True, capture_output=True, text=True
+    ).stdout
+    env: dict[str, str] = {}
+    for line in out.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        if value.startswith("'") and value.endswith("'"):
+            value = value[1:-1].replace("'\\''", "'")
+        env[key] = value
+    return env
+
+
+_ENV = {**_devstack_env(), **{k: v for k, v in os.environ.items() if k.startswith("LAGWATCH_")}}
+
+
+def devstack(key: str) -> str:
+    """Return one devstack setting, e.g. devstack("PG_ADMIN_DSN")."""
+    return _ENV[f"LAGWATCH_{key}"]
+
+
+def _require(host: str, port: int, what: str) -> None:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        pytest.fail(f"{what} is not answering on {host}:{port}; start it with `devstack/up`")
+
+
+@pytest.fixture(scope="session")
+def devstack_env() -> dict[str, str]:
+    """All devstack settings as LAGWATCH_* variables (for subprocesses and configs)."""
+    return dict(_ENV)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn() -> str:
+    _require(devstack("PG_HOST"), int(devstack("PG_PORT")), "PostgreSQL")
+    return devstack("PG_ADMIN_DSN")
+
+
+@pytest.fixture(scope="session")
+def pg_monitor_dsn(pg_admin_dsn: str) -> str:
+    return devstack("PG_MONITOR_DSN")
+
+
+@pytest.fixture(scope="session")
+def pg_store_dsn(pg_admin_dsn: str) -> str:
+    return devstack("PG_STORE_DSN")
+
+
+@pytest.fixture(scope="session")
+def mysql_admin_dsn() -> str:
+    _require(devstack("MYSQL_HOST"), int(devstack("MYSQL_PORT")), "MariaDB")
+    return devstack("MYSQL_ADMIN_DSN")
+
+
+@pytest.fixture(scope="session")
+def mysql_monitor_dsn(mysql_admin_dsn: str) -> str:
+    return devstack("MYSQL_MONITOR_DSN")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    bootstrap = devstack("KAFKA_BOOTSTRAP")
+    host, _, port = bootstrap.rpartition(":")
+    _require(host, int(port), "Kafka")
+    return bootstrap
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix for names of databases, slots, topics and groups."""
+    return uuid.uuid4().hex[:8]
