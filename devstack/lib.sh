@@ -131,6 +131,15 @@ port_open() {
     (exec 3<>"/dev/tcp/$LAGWATCH_HOST/$1") 2>/dev/null
 }
 
+# True when process $1 exists and is not a zombie (exited children of a
+# non-reaping init linger as zombies and must count as stopped).
+proc_alive() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)
+    [ "$state" != Z ] && [ "$state" != X ]
+}
+
 # True when the pid in file $1 is alive and its command line mentions $2
 # (guards against a recycled pid after a crash or reboot).
 pid_alive() {
@@ -138,12 +147,16 @@ pid_alive() {
     [ -s "$pidfile" ] || return 1
     pid=$(head -n1 "$pidfile" | tr -dc '0-9')
     [ -n "$pid" ] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
+    proc_alive "$pid" || return 1
     [ -r "/proc/$pid/cmdline" ] || return 0
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"
 }
 
-pid_of() { head -n1 "$1" 2>/dev/null | tr -dc '0-9'; }
+pid_of() {
+    local pid
+    pid=$(head -n1 "$1" 2>/dev/null | tr -dc '0-9')
+    [ -n "$pid" ] && printf '%s\n' "$pid"
+}
 
 # Print the last lines of a log file to stderr (used when a service fails).
 show_tail() {
