@@ -23,12 +23,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
+import psycopg
+from psycopg import sql
 
-from store import Sample, Store  # noqa: E402
-from store.postgres import PostgresStore  # noqa: E402
-from store.sqlite import SqliteStore  # noqa: E402
+from store import Sample, Store
+from store.postgres import PostgresStore
+from store.sqlite import SqliteStore
 
 SERIES = 10_000
 BATCH_TIMES = 10  # timestamps per batch: a batch is 100,000 samples

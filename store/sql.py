@@ -325,11 +325,11 @@ class SqlStore:
         if step_ms == width:  # one row per bucket already: no grouping needed
             cols = cols.replace("SUM(", "(").replace("MIN(", "(").replace("MAX(", "(")
             cols = cols.replace("COUNT(*)", "1")
-            grouped = f"SELECT series_id, {tcol} AS b, {cols} FROM {table}"
+            grouped = f"SELECT series_id, {tcol} AS b, {cols} FROM {table}"  # noqa: S608 - our names
             tail = ""
         else:
             grouped = (
-                f"SELECT series_id, ({tcol} / {step_ms}) * {step_ms} AS b, {cols} FROM {table}"
+                f"SELECT series_id, ({tcol} / {step_ms}) * {step_ms} AS b, {cols} FROM {table}"  # noqa: S608 - our names and ints
             )
             tail = " GROUP BY series_id, b"
         combine = min if agg == "min" else max
@@ -337,7 +337,7 @@ class SqlStore:
             part = ids[i : i + CHUNK]
             marks = ",".join([self.placeholder] * len(part))
             cur.execute(
-                f"{grouped} WHERE series_id IN ({marks}) AND {tcol} >= {self.placeholder} "  # noqa: S608 - table, columns and ints are ours
+                f"{grouped} WHERE series_id IN ({marks}) AND {tcol} >= {self.placeholder} "
                 f"AND {tcol} < {self.placeholder}{tail} ORDER BY series_id, b",
                 [*part, lower, upper],
             )
