@@ -149,7 +149,7 @@ pid_alive() {
     [ -n "$pid" ] || return 1
     proc_alive "$pid" || return 1
     [ -r "/proc/$pid/cmdline" ] || return 0
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$marker"
 }
 
 pid_of() {
@@ -201,6 +201,17 @@ ensure_traversable() {
     done
 }
 
+# Serialise up/down runs against the same devstack dir (e.g. two test
+# sessions starting at once).
+lock_devstack() {
+    mkdir -p "$LAGWATCH_DEVSTACK_DIR"
+    exec 9>"$LAGWATCH_DEVSTACK_DIR/.lock"
+    if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+        log "waiting for another devstack up/down to finish"
+        flock -w 600 9 || die "timed out waiting for $LAGWATCH_DEVSTACK_DIR/.lock"
+    fi
+}
+
 # Pids of live processes whose command line contains $1 (fallback when a
 # pid file was lost).
 find_pids() {
@@ -208,7 +219,7 @@ find_pids() {
     for f in /proc/[0-9]*/cmdline; do
         pid=${f#/proc/}; pid=${pid%/cmdline}
         [ "$pid" = "$$" ] && continue
-        if tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$marker"; then
+        if tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "$marker"; then
             echo "$pid"
         fi
     done
