@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # variables are used by the scripts that source this file
 # Shared settings and helpers for the devstack scripts. Sourced, not executed.
 #
 # Every value here can be overridden from the environment, so `devstack/env`,
