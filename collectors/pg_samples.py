@@ -102,6 +102,10 @@ def time_to_loss(slot: Mapping[str, Any], wal_rate: float | None) -> tuple[float
     safe = slot.get("safe_wal_size")
     if status == "lost":
         return 0.0, "slot is lost: its WAL has been removed"
+    if slot.get("retained_bytes") is None:
+        # Never reserved (e.g. created without reserving): PostgreSQL 17 still shows a
+        # negative safe_wal_size for such a slot, but it has no WAL to lose.
+        return None, "the slot holds no WAL"
     if safe is None:
         return None, "no max_slot_wal_keep_size limit: WAL is kept until the disk fills"
     if safe <= 0:
@@ -159,7 +163,7 @@ def slot_samples(
             note=f"{status}" + (f" ({reason})" if reason else ""),
             **labels,
         )
-    if slot.get("safe_wal_size") is not None:
+    if slot.get("safe_wal_size") is not None and retained is not None:
         yield Sample.of("lagwatch_pg_slot_safe_wal_bytes", slot["safe_wal_size"], now, **labels)
     seconds, why = time_to_loss(slot, wal_rate)
     if seconds is not None:

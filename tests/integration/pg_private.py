@@ -127,7 +127,15 @@ class PrivatePostgres:
         if self.dir != Path() and (self.data / "postmaster.pid").exists():
             subprocess.run(
                 _as_server_user(
-                    [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
+                    [
+                        str(self.bin / "pg_ctl"),
+                        "-D",
+                        str(self.data),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop",
+                    ]
                 ),
                 capture_output=True,
                 timeout=60,
@@ -137,6 +145,8 @@ class PrivatePostgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> PrivatePostgres:
+        if self.port:  # already started, e.g. by start_standby_of
+            return self
         try:
             return self.start()
         except BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -10,9 +11,13 @@ import psycopg
 import pytest
 
 from collectors.base import CollectorContext, SourceUnreachable
+from collectors.pg_query import ServerFeatures, build_cycle_query
+from collectors.pg_samples import Snapshot
 from store.sqlite import SqliteStore
 from tests.integration.conftest import devstack
 from tests.integration.pg_helpers import collector, of_slot, of_source, psql, wait_for
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "postgres"
 
 RETAINED = """
 SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)
@@ -183,5 +188,22 @@ def test_unreachable_server_is_a_clear_error():
     from tests.integration.pg_private import free_port
 
     pg = collector(f"postgresql://nobody@127.0.0.1:{free_port()}/x", timeout=2)
-    with pytest.raises(SourceUnreachable, match="pg-under-test: cannot connect to PostgreSQL.*check the dsn"):
+    with pytest.raises(
+        SourceUnreachable, match="pg-under-test: cannot connect to PostgreSQL.*check the dsn"
+    ):
         list(pg.collect())
+
+
+def test_the_query_built_for_postgresql_13_runs_here(pg_monitor_dsn):
+    """The statement built from PostgreSQL 13's recorded catalog (a subset of this
+    server's columns) runs as the monitor role and reads every slot without 14+ keys."""
+    recorded = json.loads((SAMPLES / "pg13.json").read_text())["features"]
+    features = ServerFeatures.of(recorded["version_num"], recorded["slot_columns"], [])
+    with psycopg.connect(pg_monitor_dsn, autocommit=True) as conn:
+        row = conn.execute(build_cycle_query(features)).fetchone()
+        count = conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone()
+    snap = Snapshot.from_row(row)
+    assert snap.wal_position > 0
+    assert count is not None and len(snap.slots) == count[0]
+    for slot in snap.slots:
+        assert "two_phase" not in slot and "spill_bytes" not in slot
