@@ -53,7 +53,10 @@ class Dialect:
 
     def explain(self, exc: BaseException, table: OutboxTable) -> str:
         """Return a sentence naming the table, the database's error and the usual fix."""
-        message = str(exc.args[-1] if self.name == "mysql" and exc.args else exc).strip()
+        if self.name == "mysql" and exc.args:
+            message = str(exc.args[-1])
+        else:  # PostgreSQL adds LINE/caret lines; the first line says it all
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return (
             f"cannot read outbox table {table.label}: {message}; check that the table and "
             "columns exist and that the monitoring role may SELECT from the table"

@@ -140,7 +140,8 @@ class PostgresCollector:
         self._conn: psycopg.Connection[Any] | None = None
         self._query: psycopg.sql.Composed | None = None
         self._wal = RateWindow(config.wal_rate_window)
-        self._inactive = InactiveClock(config.name, context.store if context else None)
+        self._store = context.store if context else None
+        self._inactive = InactiveClock(config.name, self._store)
 
     def _connection(self) -> tuple[psycopg.Connection[Any], psycopg.sql.Composed]:
         if self._conn is None or self._conn.closed or self._conn.broken or self._query is None:
@@ -181,6 +182,8 @@ class PostgresCollector:
         snap = self.snapshot()
         now = self.clock()
         source = self.config.name
+        if self._wal.empty:
+            self._seed_wal_rate(now)
         self._wal.add(now, snap.wal_position)
         rate = self._wal.rate()
         samples = source_samples(source, snap, now, rate)
@@ -191,6 +194,20 @@ class PostgresCollector:
         self._inactive.keep_only(slot["slot"] for slot in snap.slots)
         samples.extend(replica_samples(source, snap.replicas, now))
         return samples
+
+    def _seed_wal_rate(self, now: float) -> None:
+        """Start the WAL rate from the last position in the store, so a restart has a rate at once."""
+        if self._store is None:
+            return
+        try:
+            latest = self._store.latest(
+                "lagwatch_pg_wal_position_bytes", {"source": self.config.name}
+            )
+        except StoreUnavailable:
+            return  # don't raise: the rate simply starts one cycle later
+        for value in latest:
+            if 0 < now - value.ts <= self._wal.window:
+                self._wal.add(value.ts, value.value)
 
     def check(self) -> None:
         conn, _ = self._connection()

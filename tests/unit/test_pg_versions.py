@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
+from collectors.base import CollectorContext
 from collectors.pg_query import SLOT_FIELDS, STAT_FIELDS, ServerFeatures, build_cycle_query
 from collectors.pg_samples import Snapshot, replica_samples
 from collectors.postgres import PostgresCollector, PostgresSource
+from store import Sample
+from store.sqlite import SqliteStore
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "postgres"
 VERSIONS = (13, 15, 17)
@@ -28,10 +31,10 @@ def features_of(version: int) -> ServerFeatures:
 class Replay(PostgresCollector):
     """The real collector, reading recorded snapshots instead of a server."""
 
-    def __init__(self, snapshots: list[Snapshot]) -> None:
+    def __init__(self, snapshots: list[Snapshot], context: CollectorContext | None = None) -> None:
         config = PostgresSource(kind="postgres", name="rec", dsn="postgresql://unused")  # type: ignore[arg-type]
         ticks = iter(range(1000, 2000, 10))
-        super().__init__(config, clock=lambda: float(next(ticks)))
+        super().__init__(config, context, clock=lambda: float(next(ticks)))
         self._snapshots = iter(snapshots)
 
     def snapshot(self) -> Snapshot:
@@ -154,3 +157,15 @@ def test_physical_replica_lag_from_13():
     assert samples["lagwatch_pg_replica_write_lag_seconds"].value > 0
     # pg_receivewal does not replay, so there is no replay position to measure.
     assert "lagwatch_pg_replica_replay_lag_bytes" not in samples
+
+
+def test_wal_rate_starts_from_the_store_after_a_restart(tmp_path):
+    """Given the store's last WAL position 10 s before the first cycle, the first
+    cycle of a new collector already has a WAL rate."""
+    store = SqliteStore(tmp_path / "s.db")
+    row = recorded(15)["row"]
+    store.write([Sample.of("lagwatch_pg_wal_position_bytes", row[1] - 50_000, 990.0, source="rec")])
+    replay = Replay([Snapshot.from_row(row)], CollectorContext(store=store))
+    rates = [s.value for s in replay.collect() if s.name == "lagwatch_pg_wal_bytes_per_second"]
+    store.close()
+    assert rates == [5_000]
