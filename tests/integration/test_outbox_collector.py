@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -39,6 +39,29 @@ def by_table(samples: list[Sample]) -> dict[str, dict[str, Sample]]:
     for s in samples:
         out.setdefault(s.label_dict["table"], {})[s.name] = s
     return out
+
+
+PUBLISHED = {"created_at": "created_at", "published_at": "published_at", "id_column": "id"}
+
+
+def published_at_scenario(box: OutboxCollector, table: str, publish: Callable[[], None]) -> None:
+    """Given 10 pending rows, the oldest 600 s old, when ``publish`` marks the 4
+    oldest published and writes 3 new rows within one 10 s cycle, then the
+    backlog goes 10 -> 9, the oldest age moves to the 5th row, 0.3 rows/s were
+    created and 0.4 rows/s published."""
+    first = by_table(box.collect())[table]
+    assert first["lagwatch_outbox_up"].value == 1, first["lagwatch_outbox_up"].note
+    assert first["lagwatch_outbox_backlog_rows"].value == 10
+    assert first["lagwatch_outbox_backlog_capped"].value == 0
+    assert 600 <= first["lagwatch_outbox_oldest_age_seconds"].value < 630
+    assert "lagwatch_outbox_published_per_second" not in first
+    publish()
+    second = by_table(box.collect())[table]
+    box.close()
+    assert second["lagwatch_outbox_backlog_rows"].value == 9
+    assert 360 <= second["lagwatch_outbox_oldest_age_seconds"].value < 390
+    assert second["lagwatch_outbox_created_per_second"].value == pytest.approx(0.3)
+    assert second["lagwatch_outbox_published_per_second"].value == pytest.approx(0.4)
 
 
 # -- PostgreSQL ---------------------------------------------------------------
@@ -80,36 +103,22 @@ def test_pg_published_at_outbox(pg, pg_monitor_dsn, unique):
     ).format(sql.Identifier(table))
     try:
         pg.execute(insert)
-        box = outbox_collector(
-            POSTGRES,
-            pg_monitor(pg_monitor_dsn),
-            {"table": table, "created_at": "created_at", "published_at": "published_at",
-             "id_column": "id"},
-        )  # fmt: skip
-        first = by_table(box.collect())[table]
-        assert first["lagwatch_outbox_up"].value == 1
-        assert first["lagwatch_outbox_backlog_rows"].value == 10
-        assert first["lagwatch_outbox_backlog_capped"].value == 0
-        assert 600 <= first["lagwatch_outbox_oldest_age_seconds"].value < 630
-        assert "lagwatch_outbox_published_per_second" not in first
+        box = outbox_collector(POSTGRES, pg_monitor(pg_monitor_dsn), {"table": table, **PUBLISHED})
 
-        pg.execute(
-            sql.SQL(
-                "UPDATE {0} SET published_at = now() WHERE id IN "
-                "(SELECT id FROM {0} ORDER BY created_at LIMIT 4)"
-            ).format(sql.Identifier(table))
-        )
-        pg.execute(
-            sql.SQL("INSERT INTO {} (created_at) VALUES (now()), (now()), (now())").format(
-                sql.Identifier(table)
+        def publish_four_write_three() -> None:
+            pg.execute(
+                sql.SQL(
+                    "UPDATE {0} SET published_at = now() WHERE id IN "
+                    "(SELECT id FROM {0} ORDER BY created_at LIMIT 4)"
+                ).format(sql.Identifier(table))
             )
-        )
-        second = by_table(box.collect())[table]
-        box.close()
-        assert second["lagwatch_outbox_backlog_rows"].value == 9
-        assert 360 <= second["lagwatch_outbox_oldest_age_seconds"].value < 390
-        assert second["lagwatch_outbox_created_per_second"].value == pytest.approx(0.3)
-        assert second["lagwatch_outbox_published_per_second"].value == pytest.approx(0.4)
+            pg.execute(
+                sql.SQL("INSERT INTO {} (created_at) VALUES (now()), (now()), (now())").format(
+                    sql.Identifier(table)
+                )
+            )
+
+        published_at_scenario(box, table, publish_four_write_three)
     finally:
         pg.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
 
@@ -318,23 +327,14 @@ def test_mariadb_published_at_outbox(maria, mysql_monitor_dsn, unique):
                 args=(60 * i,),
             )
         box = outbox_collector(
-            MYSQL,
-            maria_monitor(mysql_monitor_dsn),
-            {"table": table, "created_at": "created_at", "published_at": "published_at",
-             "id_column": "id"},
-        )  # fmt: skip
-        first = by_table(box.collect())[table]
-        assert first["lagwatch_outbox_up"].value == 1, first["lagwatch_outbox_up"].note
-        assert first["lagwatch_outbox_backlog_rows"].value == 10
-        assert 600 <= first["lagwatch_outbox_oldest_age_seconds"].value < 630
-        run(maria, "UPDATE {} SET published_at = NOW(6) ORDER BY created_at LIMIT 4", table)
-        run(maria, "INSERT INTO {} (created_at) VALUES (NOW(6)), (NOW(6)), (NOW(6))", table)
-        second = by_table(box.collect())[table]
-        box.close()
-        assert second["lagwatch_outbox_backlog_rows"].value == 9
-        assert 360 <= second["lagwatch_outbox_oldest_age_seconds"].value < 390
-        assert second["lagwatch_outbox_created_per_second"].value == pytest.approx(0.3)
-        assert second["lagwatch_outbox_published_per_second"].value == pytest.approx(0.4)
+            MYSQL, maria_monitor(mysql_monitor_dsn), {"table": table, **PUBLISHED}
+        )
+
+        def publish_four_write_three() -> None:
+            run(maria, "UPDATE {} SET published_at = NOW(6) ORDER BY created_at LIMIT 4", table)
+            run(maria, "INSERT INTO {} (created_at) VALUES (NOW(6)), (NOW(6)), (NOW(6))", table)
+
+        published_at_scenario(box, table, publish_four_write_three)
     finally:
         run(maria, "DROP TABLE {}", table)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from collectors.base import CollectorContext, SourceUnreachable
 from collectors.pg_query import ServerFeatures, build_cycle_query
@@ -207,3 +208,21 @@ def test_the_query_built_for_postgresql_13_runs_here(pg_monitor_dsn):
     assert count is not None and len(snap.slots) == count[0]
     for slot in snap.slots:
         assert "two_phase" not in slot and "spill_bytes" not in slot
+
+
+def test_check_names_the_missing_pg_monitor_grant(admin, pg_admin_dsn, unique):
+    """Given a login role without pg_monitor, `check` fails and says which GRANT fixes it."""
+    role, password = f"lw_nomonitor_{unique}", f"pw-{unique}"
+    admin.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)
+        )
+    )
+    try:
+        dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, user=role, password=password)
+        pg = collector(dsn)
+        with pytest.raises(SourceUnreachable, match=f"GRANT pg_monitor TO {role}"):
+            pg.check()
+        pg.close()
+    finally:
+        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
