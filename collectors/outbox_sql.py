@@ -42,23 +42,16 @@ class Dialect:
     render: Callable[..., Any]
     age: str  # seconds since the oldest {col}, as a float
     inserted: str | None  # rows ever inserted into {rel} when no id column is set
+    join: Callable[[Sequence[Any]], Any]  # a comma-separated list of parts
     errors: tuple[type[Exception], ...]
+    message: Callable[[BaseException], str]  # the driver error as one line
     prepare: Callable[[Any, float], None]
     alive: Callable[[Any], bool]
 
-    def join(self, parts: Sequence[Any]) -> Any:
-        if self.name == "postgres":
-            return sql.SQL(", ").join(parts)
-        return ", ".join(parts)
-
     def explain(self, exc: BaseException, table: OutboxTable) -> str:
         """Return a sentence naming the table, the database's error and the usual fix."""
-        if self.name == "mysql" and exc.args:
-            message = str(exc.args[-1])
-        else:  # PostgreSQL adds LINE/caret lines; the first line says it all
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return (
-            f"cannot read outbox table {table.label}: {message}; check that the table and "
+            f"cannot read outbox table {table.label}: {self.message(exc)}; check that the table and "
             "columns exist and that the monitoring role may SELECT from the table"
         )
 
@@ -97,6 +90,17 @@ def _mysql_prepare(conn: Any, timeout: float) -> None:
             cur.execute("SET SESSION max_execution_time = %s", (max(1, int(timeout * 1000)),))
 
 
+def _pg_message(exc: BaseException) -> str:
+    # PostgreSQL adds LINE and caret lines under the message; the first line says it all.
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _mysql_message(exc: BaseException) -> str:
+    # PyMySQL errors are (code, message).
+    return str(exc.args[-1]) if exc.args else type(exc).__name__
+
+
 def _mysql_render(template: str, **parts: Any) -> str:
     # Every part is a backtick-quoted identifier, a fixed expression or a %(name)s placeholder.
     return template.format(**parts)
@@ -110,7 +114,9 @@ POSTGRES = Dialect(
     render=lambda template, **parts: sql.SQL(template).format(**parts),
     age="extract(epoch FROM clock_timestamp() - min({col}))::float8",
     inserted="pg_stat_get_tuples_inserted(to_regclass({rel}))",
+    join=sql.SQL(", ").join,
     errors=(psycopg.Error,),
+    message=_pg_message,
     prepare=_pg_prepare,
     alive=lambda conn: not (conn.closed or conn.broken),
 )
@@ -123,7 +129,9 @@ MYSQL = Dialect(
     render=_mysql_render,
     age="TIMESTAMPDIFF(MICROSECOND, MIN({col}), NOW(6)) / 1000000",
     inserted=None,
+    join=", ".join,
     errors=(pymysql.Error,),
+    message=_mysql_message,
     prepare=_mysql_prepare,
     alive=lambda conn: bool(conn.open),
 )
