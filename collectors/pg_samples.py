@@ -158,6 +158,7 @@ def slot_samples(
         reason = slot.get("invalidation_reason")
         yield Sample.of(
             "lagwatch_pg_slot_wal_status",
+            # A status a future release adds is shown as the worst until mapped.
             WAL_STATUS.get(status, WAL_STATUS["lost"]),
             now,
             note=f"{status}" + (f" ({reason})" if reason else ""),

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import psycopg
 from pydantic import Field, SecretStr
 
-from collectors.base import CollectorContext, SourceBase, SourceUnreachable
+from collectors.base import Collector, CollectorContext, SourceBase, SourceUnreachable
 from collectors.outbox import POSTGRES, OutboxTable
 from collectors.outbox import build as build_outbox
 from collectors.pg_query import FEATURES_QUERY, ServerFeatures, build_cycle_query
@@ -229,7 +229,7 @@ class PostgresCollector:
         self._query = None
 
 
-def build(config: PostgresSource, context: CollectorContext) -> list[Any]:
+def build(config: PostgresSource, context: CollectorContext) -> list[Collector]:
     """Return the slot collector, plus an outbox collector when tables are configured."""
     return [
         PostgresCollector(config, context),
