@@ -206,10 +206,10 @@ ensure_traversable() {
 # sessions starting at once).
 lock_devstack() {
     mkdir -p "$LAGWATCH_DEVSTACK_DIR"
-    exec 9>"$LAGWATCH_DEVSTACK_DIR/.lock"
+    exec 9>"$LAGWATCH_DEVSTACK_DIR/.updown.lock"
     if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
         log "waiting for another devstack up/down to finish"
-        flock -w 600 9 || die "timed out waiting for $LAGWATCH_DEVSTACK_DIR/.lock"
+        flock -w 600 9 || die "timed out waiting for $LAGWATCH_DEVSTACK_DIR/.updown.lock"
     fi
 }
 
