@@ -167,7 +167,7 @@ def retention_of(flavour: str, variables: Mapping[str, str]) -> Retention:
     if flavour == "mysql" and variables.get("binlog_expire_logs_auto_purge", "ON").upper() == "OFF":
         return Retention(0, "binlog_expire_logs_auto_purge=OFF: binary logs are never expired")
     if seconds:
-        return Retention(seconds, f"binlog_expire_logs_seconds={seconds:g}")
+        return Retention(seconds, f"binlog_expire_logs_seconds={seconds:.0f}")
     if days:
         return Retention(days * 86400, f"expire_logs_days={days:g}")
     named = [n for n in ("binlog_expire_logs_seconds", "expire_logs_days") if n in variables]
