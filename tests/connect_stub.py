@@ -26,7 +26,7 @@ class ConnectStub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+            def do_GET(self) -> None:
                 stub.requests.append((self.path, self.headers.get("Authorization")))
                 parts = self.path.strip("/").split("/")
                 name = unquote(parts[1]) if len(parts) == 3 else ""

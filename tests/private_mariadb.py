@@ -104,7 +104,9 @@ class PrivateMariadb:
                 break
             except pymysql.MySQLError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"private MariaDB did not start: {self.error_log()[-2000:]}")
+                    raise RuntimeError(
+                        f"private MariaDB did not start: {self.error_log()[-2000:]}"
+                    ) from None
                 time.sleep(0.1)
         with conn, conn.cursor() as cur:
             for user, password in (ADMIN, MONITOR):

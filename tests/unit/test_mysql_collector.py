@@ -63,7 +63,8 @@ def names(samples: list[Sample], **labels: str) -> set[str]:
 
 def static(name: str, session: ReplaySession, **row: Any) -> dict[str, Any]:
     """A SQL reader whose query the replay answers with ``row``."""
-    query = f"SELECT position FROM offsets WHERE reader = '{name}'"
+    # Only a lookup key for the replay, never sent to a server.
+    query = "SELECT position FROM offsets WHERE reader = " + repr(name)
     session.statements[query] = [row]
     return {"name": name, "query": query}
 
