@@ -63,8 +63,7 @@ def names(samples: list[Sample], **labels: str) -> set[str]:
 
 def static(name: str, session: ReplaySession, **row: Any) -> dict[str, Any]:
     """A SQL reader whose query the replay answers with ``row``."""
-    # Only a lookup key for the replay, never sent to a server.
-    query = "SELECT position FROM offsets WHERE reader = " + repr(name)
+    query = f"SELECT file, pos, gtid FROM cdc_offsets WHERE reader = '{name}'"  # noqa: S608 - a replay key, never sent
     session.statements[query] = [row]
     return {"name": name, "query": query}
 
