@@ -82,19 +82,16 @@ class MysqlCollector:
         session = self._connect()
         try:
             return self._cycle(session)
-        except pymysql.OperationalError as exc:
-            self.close()  # reconnect next cycle
-            raise SourceUnreachable(
-                f"source {self.config.name}: lost the connection to MySQL/MariaDB: {error_text(exc)}"
-            ) from None
         except pymysql.MySQLError as exc:
-            hint = ""
-            if exc.args and exc.args[0] in _ACCESS_DENIED:
-                hint = (
-                    "; grant BINLOG MONITOR (MariaDB 10.5+) or REPLICATION CLIENT (MySQL) "
-                    "to the monitoring login"
-                )
-            raise SourceUnreachable(f"source {self.config.name}: {error_text(exc)}{hint}") from None
+            code = exc.args[0] if exc.args else None
+            if code in _ACCESS_DENIED:
+                raise SourceUnreachable(
+                    f"source {self.config.name}: {error_text(exc)}; grant BINLOG MONITOR "
+                    "(MariaDB 10.5+) or REPLICATION CLIENT (MySQL) to the monitoring login"
+                ) from None
+            if isinstance(exc, pymysql.OperationalError | pymysql.InterfaceError):
+                self.close()  # the connection may be gone: reconnect next cycle
+            raise SourceUnreachable(f"source {self.config.name}: {error_text(exc)}") from None
 
     def _cycle(self, session: Session) -> list[Sample]:
         source = self.config.name

@@ -16,10 +16,11 @@ from collectors.mysql.server import (
     PROBE_SQL,
     retention_of,
 )
-from store import Record, Sample
+from store import Record
 from store.sqlite import SqliteStore
 from tests.connect_stub import ConnectStub
 from tests.mysql_replay import ReplaySession
+from tests.sample_find import names, one
 
 A = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
 B = "b9b4712a-df64-11e3-b391-60672090eb04"
@@ -49,16 +50,6 @@ def collector(
     return MysqlCollector(
         config, CollectorContext(store=store), session=session, clock=clock or Clock()
     )
-
-
-def one(samples: list[Sample], name: str, **labels: str) -> Sample:
-    found = [s for s in samples if s.name == name and labels.items() <= s.label_dict.items()]
-    assert len(found) == 1, f"{name} {labels}: {found}"
-    return found[0]
-
-
-def names(samples: list[Sample], **labels: str) -> set[str]:
-    return {s.name for s in samples if labels.items() <= s.label_dict.items()}
 
 
 def static(name: str, session: ReplaySession, **row: Any) -> dict[str, Any]:
