@@ -24,7 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.mysql.session import Session, error_text
-from store import Store
+from store import Store, StoreUnavailable
 from store.types import format_duration
 
 TAP_POSITION_NAMESPACE = "tap.position"
@@ -175,7 +175,10 @@ def tap_position(reader: BinlogReader, store: Store | None, now: float) -> Reade
     """Return the position the tap last stored for this reader."""
     if store is None:
         raise ReaderError("a tap reader needs the lagwatch store, which this run does not have")
-    record = store.get_record(TAP_POSITION_NAMESPACE, reader.name)
+    try:
+        record = store.get_record(TAP_POSITION_NAMESPACE, reader.name)
+    except StoreUnavailable as exc:
+        raise ReaderError(f"cannot read the tap's position from the store: {exc}") from None
     if record is None:
         raise ReaderError(
             f"the tap has stored no position under {reader.name!r} yet; "
