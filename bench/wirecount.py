@@ -22,7 +22,6 @@ import socket
 import struct
 import threading
 from collections import Counter
-from types import TracebackType
 
 PG_UNTYPED_REQUESTS = {80877103, 80877104}  # SSLRequest, GSSENCRequest
 MYSQL_COMMANDS = {0x03: "query", 0x16: "prepare", 0x17: "execute", 0x0E: "ping", 0x01: "quit"}
@@ -130,12 +129,7 @@ class WireCounter:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stopping = True
         self._listener.close()
 

@@ -70,30 +70,20 @@ def server_samples(
                 RETENTION_BYTES, float(state.variables["max_binlog_total_size"]), now, **labels
             )
         )
-    fmt = state.variables.get("binlog_format", "").upper()
-    out.append(
-        Sample.of(
-            FORMAT_OK,
-            1 if fmt == "ROW" else 0,
-            now,
-            note=None if fmt == "ROW" else f"binlog_format is {fmt or 'unknown'}; CDC needs ROW",
-            binlog_format=fmt or "unknown",
-            **labels,
-        )
-    )
+    out.append(_setting_ok(FORMAT_OK, "binlog_format", "ROW", state, source, now))
     if "binlog_row_image" in state.variables:
-        image = state.variables["binlog_row_image"].upper()
-        out.append(
-            Sample.of(
-                ROW_IMAGE_OK,
-                1 if image == "FULL" else 0,
-                now,
-                note=None if image == "FULL" else f"binlog_row_image is {image}; CDC needs FULL",
-                binlog_row_image=image,
-                **labels,
-            )
-        )
+        out.append(_setting_ok(ROW_IMAGE_OK, "binlog_row_image", "FULL", state, source, now))
     return out
+
+
+def _setting_ok(
+    metric: str, variable: str, wanted: str, state: BinlogState, source: str, now: float
+) -> Sample:
+    """Return 1 when ``variable`` is ``wanted``, labelled with its actual value."""
+    actual = state.variables.get(variable, "").upper() or "unknown"
+    fine = actual == wanted
+    note = None if fine else f"{variable} is {actual}; CDC needs {wanted}"
+    return Sample.of(metric, 1 if fine else 0, now, note=note, source=source, **{variable: actual})
 
 
 def reader_samples(
