@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -112,8 +112,11 @@ class ReaderPosition:
 
 def debezium_position(reader: BinlogReader, timeout: float) -> ReaderPosition:
     """Return the connector's committed source offset from Kafka Connect."""
-    base = str(reader.connect_url).rstrip("/")
-    url = f"{base}/connectors/{quote(str(reader.connector), safe='')}/offsets"
+    url_base = str(reader.connect_url).rstrip("/")
+    url = f"{url_base}/connectors/{quote(str(reader.connector), safe='')}/offsets"
+    # Notes are shown in the UI: never the credentials a URL may carry.
+    parts = urlsplit(url_base)
+    base = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     auth = None
     if reader.username is not None:
         secret = reader.password.get_secret_value() if reader.password else ""

@@ -303,7 +303,11 @@ def test_debezium_reader_reads_the_connect_offsets_endpoint() -> None:
         samples = collector(
             session,
             {"name": "dbz", "connect_url": connect.url, "connector": "inventory"},
-            {"name": "missing", "connect_url": connect.url + "/", "connector": "nope"},
+            {
+                "name": "missing",
+                "connect_url": connect.url.replace("//", "//lw:url-secret@") + "/",
+                "connector": "nope",
+            },
             {
                 "name": "guarded",
                 "connect_url": connect.url,
@@ -321,6 +325,7 @@ def test_debezium_reader_reads_the_connect_offsets_endpoint() -> None:
     assert one(samples, "lagwatch_mysql_binlog_reader_gtid_ok", reader="dbz").value == 1
     missing = one(samples, "lagwatch_mysql_binlog_reader_up", reader="missing")
     assert missing.value == 0 and "no connector 'nope' (HTTP 404)" in (missing.note or "")
+    assert "url-secret" not in (missing.note or "")
 
 
 @pytest.mark.parametrize(
