@@ -204,3 +204,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `lagwatch snapshot | head` closed the pipe: not an error
+        sys.stderr.close()
+        return EXIT_OK
