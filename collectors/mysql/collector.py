@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Literal
 
 import pymysql
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from collectors.base import CollectorContext, SourceBase, SourceUnreachable
+from collectors.base import Collector, CollectorContext, SourceBase, SourceUnreachable
 from collectors.mysql.clock import FileClock
 from collectors.mysql.readers import (
     BinlogReader,
@@ -27,7 +27,9 @@ from collectors.mysql.samples import (
     server_samples,
 )
 from collectors.mysql.server import PROBE_SQL, BinlogState, ServerInfo
-from collectors.mysql.session import PyMysqlSession, Session, error_text
+from collectors.mysql.session import PyMysqlSession, Session, connect_args, error_text
+from collectors.outbox import MYSQL, OutboxTable
+from collectors.outbox import build as build_outbox
 from store import Sample, Store
 
 log = logging.getLogger("lagwatch.collectors.mysql")
@@ -41,7 +43,12 @@ class MysqlSource(SourceBase):
 
     kind: Literal["mysql"]
     dsn: SecretStr
-    readers: list[BinlogReader] = []
+    readers: list[BinlogReader] = Field(
+        default_factory=list, description="CDC readers of this server's binlog"
+    )
+    outbox: list[OutboxTable] = Field(
+        default_factory=list, description="outbox tables to watch on this server"
+    )
 
     @model_validator(mode="after")
     def _unique_readers(self) -> MysqlSource:
@@ -190,5 +197,10 @@ class MysqlCollector:
             self._session = None
 
 
-def build(config: MysqlSource, context: CollectorContext) -> list[MysqlCollector]:
-    return [MysqlCollector(config, context)]
+def build(config: MysqlSource, context: CollectorContext) -> list[Collector]:
+    """Return the binlog collector, plus an outbox collector when tables are configured."""
+    dsn, timeout = config.dsn.get_secret_value(), config.timeout
+    return [
+        MysqlCollector(config, context),
+        *build_outbox(config, MYSQL, lambda: pymysql.connect(**connect_args(dsn, timeout))),
+    ]

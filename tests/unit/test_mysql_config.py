@@ -68,3 +68,17 @@ def test_reader_mistakes_are_named_with_their_line(
 def test_reader_names_must_be_unique_per_source(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="repeated: twin"):
         load(write(tmp_path, "      - {name: twin, kind: tap}\n      - {name: twin, kind: tap}\n"))
+
+
+def test_outbox_tables_of_a_mysql_source_get_their_own_collector(tmp_path: Path) -> None:
+    from collectors.base import CollectorContext
+    from collectors.registry import build_collectors
+
+    path = tmp_path / "lagwatch.yaml"
+    path.write_text(
+        HEAD.replace("    readers:\n", "")
+        + "    outbox: [{table: shop.outbox, created_at: created_at, published_at: sent_at}]\n"
+    )
+    config = load(path)
+    names = [c.name for c in build_collectors(config.sources, [], CollectorContext())]
+    assert names == ["mysql:legacy", "outbox:legacy"]
