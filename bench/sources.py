@@ -75,12 +75,18 @@ def emit(metric: str, value: float, unit: str, baseline: str, baseline_value: fl
 
 
 def median_seconds(action: Callable[[], object], times: int) -> float:
-    spent = []
+    return interleaved_medians([action], times)[0]
+
+
+def interleaved_medians(actions: list[Callable[[], object]], times: int) -> list[float]:
+    """Return each action's median wall time, the actions taking turns so noise hits all alike."""
+    spent: list[list[float]] = [[] for _ in actions]
     for _ in range(times):
-        t0 = time.perf_counter()
-        action()
-        spent.append(time.perf_counter() - t0)
-    return statistics.median(spent)
+        for action, record in zip(actions, spent, strict=True):
+            t0 = time.perf_counter()
+            action()
+            record.append(time.perf_counter() - t0)
+    return [statistics.median(record) for record in spent]
 
 
 def with_address(dsn: str, port: int, query: str = "") -> str:
@@ -252,8 +258,7 @@ def _measure_mariadb(db: PrivateMariadb) -> None:
     bare, with_readers = _my_collector(db.monitor_dsn), _my_collector(db.monitor_dsn, reader)
     bare.collect()
     with_readers.collect()
-    cycle = median_seconds(bare.collect, CYCLES)
-    reader_cycle = median_seconds(with_readers.collect, CYCLES)
+    cycle, reader_cycle = interleaved_medians([bare.collect, with_readers.collect], CYCLES)
     ours = statements(bare.collect)
     ours_readers = statements(with_readers.collect)
     with WireCounter("mysql", ("127.0.0.1", db.port)) as wire:
