@@ -159,11 +159,10 @@ def check_pipelines(
                     "server_id: is for a mysql source; this pipeline reads postgres (use slot: if needed)",
                 )
             )
-        if kind in ("postgres", "mysql"):
-            try:
-                probe.table_name(kind)
-            except (ValueError, SourceUnreachable) as exc:
-                problems.append((("probes", i, "table"), str(exc).removeprefix("probes[].table: ")))
+        try:
+            probe.table_name()
+        except ValueError as exc:
+            problems.append((("probes", i, "table"), str(exc)))
     return problems
 
 

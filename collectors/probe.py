@@ -55,7 +55,7 @@ class TapConfig(BaseModel):
         description="postgres: a REPLICATION role (default: the probe dsn); "
         "mysql: a REPLICATION SLAVE user (default: the source's dsn)",
     )
-    publication: str = Field("lagwatch_probe", pattern=IDENT)
+    publication: str = Field("lagwatch", pattern=IDENT)
     slot: str | None = Field(
         None, pattern=IDENT, description="postgres: a permanent slot; default: temporary"
     )
@@ -73,10 +73,7 @@ class ProbeConfig(BaseModel):
 
     pipeline: str
     dsn: SecretStr = Field(description="a role that may write the probe table")
-    table: str | None = Field(
-        None,
-        description="SCHEMA.TABLE; default lagwatch.probe (postgres), DB.lagwatch_probe (mysql)",
-    )
+    table: str = Field("lagwatch.probe", description="SCHEMA.TABLE (MySQL: DATABASE.TABLE)")
     interval: Duration = 1.0
     timeout: Duration = Field(
         20.0, description="a hop not reached within this counts the probe lost"
@@ -89,15 +86,8 @@ class ProbeConfig(BaseModel):
     otlp_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:4318/v1/traces")
     keep_traces: Duration = 7 * 86400.0
 
-    def table_name(self, source_kind: str) -> TableName:
-        if self.table:
-            return TableName.parse(self.table)
-        if source_kind == "postgres":
-            return TableName("lagwatch", "probe")
-        database = connect_args(self.dsn.get_secret_value(), 5)["database"]
-        if not database:
-            raise ValueError("probes[].table: name it as DB.TABLE, or put the database in the dsn")
-        return TableName(database, "lagwatch_probe")
+    def table_name(self) -> TableName:
+        return TableName.parse(self.table)
 
 
 class ProbeCollector:
@@ -111,7 +101,7 @@ class ProbeCollector:
         self.interval = probe.interval
         self.timeout = 10.0
         self.record_retention = {TRACES: probe.keep_traces}
-        self.table = probe.table_name(self.kind)
+        self.table = probe.table_name()
         self.topic = probe.topic or pipe.topic
         self.hops = (
             (["tap"] if probe.tap.enabled else []) + ["topic"] + [f"group:{g}" for g in pipe.groups]

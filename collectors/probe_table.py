@@ -106,10 +106,15 @@ def init_postgres(dsn: str, table: TableName, publication: str) -> list[str]:
 
 
 def init_mysql(dsn: str, table: TableName) -> list[str]:
-    """Create the probe table; return what was done."""
+    """Create the probe database (if missing) and table; return what was done."""
     conn = pymysql.connect(**connect_args(dsn, 10))
     try:
         with conn.cursor() as cur:
+            cur.execute(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (table.schema,)
+            )
+            if cur.fetchone() is None:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS {backtick(table.schema)}")
             cur.execute(MYSQL_TABLE.format(table=table.mysql()))
     finally:
         conn.close()
@@ -133,7 +138,8 @@ def grants_mysql(table: TableName, writer: str, tap: str) -> str:
     return "\n".join(
         [
             "-- as an administrator:",
-            f"GRANT CREATE, INSERT, UPDATE, SELECT ON {name} TO {writer};  -- the probe writer",
+            f"GRANT CREATE, INSERT, UPDATE, SELECT ON {backtick(table.schema)}.* TO {writer};"
+            "  -- the probe writer (or ON the table alone, once it exists)",
             f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO {tap};  -- the tap reads the binlog",
             f"GRANT SELECT ON {name} TO {tap};  -- column names from INFORMATION_SCHEMA",  # noqa: S608 - text to print
         ]

@@ -52,7 +52,7 @@ def probe_init(config: LagwatchConfig, pipeline: str | None) -> int:
     failed = False
     for probe in probes:
         kind = _kind(config, probe)
-        table = probe.table_name(kind)
+        table = probe.table_name()
         dsn = probe.dsn.get_secret_value()
         role = urlsplit(dsn).username or "PROBE_ROLE"
         if kind == "postgres":

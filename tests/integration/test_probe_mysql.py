@@ -40,7 +40,11 @@ probes:
 
 @pytest.fixture
 def maria_pipeline(
-    tmp_path: Path, unique: str, mysql_admin_dsn: str, kafka_bootstrap: str, devstack_env: dict[str, str]
+    tmp_path: Path,
+    unique: str,
+    mysql_admin_dsn: str,
+    kafka_bootstrap: str,
+    devstack_env: dict[str, str],
 ) -> Iterator[tuple[Path, str, str]]:
     """A probe writer that may write only its table; the tap reads as the monitor user."""
     admin = pymysql.connect(**connect_args(mysql_admin_dsn, 10))
@@ -50,7 +54,9 @@ def maria_pipeline(
     with admin.cursor() as cur:
         for host in ("127.0.0.1", "localhost"):
             cur.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY %s", (f"probe-{user}",))
-            cur.execute(f"GRANT CREATE, INSERT, UPDATE, SELECT ON `{database}`.`{table}` TO '{user}'@'{host}'")
+            cur.execute(
+                f"GRANT CREATE, INSERT, UPDATE, SELECT ON `{database}`.`{table}` TO '{user}'@'{host}'"
+            )
     try:
         with topic(kafka_bootstrap, f"lw-legacy-{unique}") as name:
             path = write_config(
@@ -65,7 +71,10 @@ def maria_pipeline(
                 cwd=ROOT, env=devstack_env | {"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
             )  # fmt: skip
             assert init.returncode == 0, init.stderr
-            assert "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO lagwatch_monitor" in init.stdout
+            assert (
+                "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO lagwatch_monitor"
+                in init.stdout
+            )
             yield path, name, group
     finally:
         with admin.cursor() as cur:
@@ -84,7 +93,10 @@ def test_binlog_probe_times_every_hop_and_records_the_tap_position(
     try:
         consumer.wait_assigned()
         collector.start()
-        assert collector.wait_ready(30), (collector.tap and collector.tap.error, collector.watcher.error)
+        assert collector.wait_ready(30), (
+            collector.tap and collector.tap.error,
+            collector.watcher.error,
+        )
         run_for(runner, collector, 5)
         traces = store.list_records("probe.traces")
         assert len(traces) >= 10

@@ -40,7 +40,11 @@ probes:
 
 @pytest.fixture
 def pg_pipeline(
-    tmp_path: Path, unique: str, pg_admin_dsn: str, kafka_bootstrap: str, devstack_env: dict[str, str]
+    tmp_path: Path,
+    unique: str,
+    pg_admin_dsn: str,
+    kafka_bootstrap: str,
+    devstack_env: dict[str, str],
 ) -> Iterator[tuple[Path, str, str]]:
     """A config for one probed pipeline, its probe table created by `lagwatch probe init`."""
     schema, group = f"lwp_{unique}", f"lw-indexer-{unique}"
@@ -60,8 +64,12 @@ def pg_pipeline(
             yield path, name, group
         finally:
             with psycopg.connect(devstack_env["LAGWATCH_PG_PROBE_DSN"], autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(schema)))
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+                conn.execute(
+                    sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(schema))
+                )
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
 
 
 def test_probe_times_every_hop_and_a_stopped_group_alone_goes_stale(
@@ -73,7 +81,10 @@ def test_probe_times_every_hop_and_a_stopped_group_alone_goes_stale(
     try:
         consumer.wait_assigned()
         collector.start()
-        assert collector.wait_ready(30), (collector.tap and collector.tap.error, collector.watcher.error)
+        assert collector.wait_ready(30), (
+            collector.tap and collector.tap.error,
+            collector.watcher.error,
+        )
 
         # Given an idle database and a healthy consumer, when probes flow for a few seconds…
         run_for(runner, collector, 5)
@@ -88,7 +99,9 @@ def test_probe_times_every_hop_and_a_stopped_group_alone_goes_stale(
             assert 0 < latencies[0] <= latencies[1] <= latencies[2] < 1.0, latencies
             assert len(trace.body["spans"]) == 4
         for hop in hops:
-            assert 0 < latest(store, "lagwatch_probe_latency_seconds", hop=hop, quantile="0.99") < 1.0
+            assert (
+                0 < latest(store, "lagwatch_probe_latency_seconds", hop=hop, quantile="0.99") < 1.0
+            )
             assert latest(store, "lagwatch_probe_lost_total", hop=hop) == 0
         # An idle database still has a finite, small measured freshness: the probe keeps flowing.
         assert 0 < latest(store, "lagwatch_pipeline_freshness_seconds", method="probe") < 1.0
@@ -144,3 +157,39 @@ def test_killed_tap_leaves_no_slot_behind(
     finally:
         tap.kill()
         tap.wait(10)
+
+
+def test_probe_once_prints_the_hops_and_exits_by_the_slo(
+    pg_pipeline: tuple[Path, str, str], kafka_bootstrap: str, devstack_env: dict[str, str]
+) -> None:
+    path, topic_name, group = pg_pipeline
+    command = [
+        sys.executable,
+        "-m",
+        "lagwatch",
+        "probe",
+        "--once",
+        "--pipeline",
+        "orders",
+        "-c",
+        str(path),
+    ]
+    env = devstack_env | {"PATH": "/usr/bin:/bin"}
+    consumer = CommittingConsumer(kafka_bootstrap, topic_name, group)
+    try:
+        consumer.wait_assigned()
+        run = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        for hop in ("commit → tap", "commit → topic", f"commit → group:{group}"):
+            line = next(x for x in run.stdout.splitlines() if x.startswith(hop))
+            assert line.endswith(" ok") and " ms " in line, line
+        assert "SLO 2s met" in run.stdout
+    finally:
+        consumer.stop()
+    # With the group's consumer gone, the probe cannot reach its last hop: exit 1.
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"commit → group:{group}" in run.stdout and "LOST" in run.stdout
+    assert "SLO 2s missed" in run.stdout
