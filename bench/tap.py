@@ -4,9 +4,10 @@
    so the walwriter's cadence does not dominate) are read at the same time by
    the tap (pgoutput) and by pg_recvlogical (test_decoding, include-timestamp);
    for each, commit → observed = arrival time − the server's commit timestamp.
-2. Throughput: N row inserts are committed while two idle slots hold them, then
-   each reader alone drains its slot: pg_recvlogical (pgoutput, -E end LSN,
-   output to /dev/null) and the tap (decoding every row into a Change).
+2. Throughput: N row inserts are committed while three idle slots hold them;
+   one unmeasured drain warms the caches, then each reader alone drains its
+   slot: the tap (decoding every row into a Change), then pg_recvlogical
+   (pgoutput, -E end LSN, output to /dev/null).
 3. Probe overhead: a probe runs for a while at its default 1 s interval, and the
    writes it made to its table are counted from pg_stat_user_tables.
 
@@ -141,9 +142,10 @@ def latency(dsn: str, pg_bin: str, table: sql.Composed, publication: str, commit
 
 def throughput(dsn: str, pg_bin: str, table: sql.Composed, publication: str, rows: int) -> None:
     tag = uuid.uuid4().hex[:8]
-    tap_slot, recv_slot = f"lwbench_tap_{tag}", f"lwbench_drain_{tag}"
+    tap_slot, recv_slot, warm_slot = (f"lwbench_{r}_{tag}" for r in ("tap", "drain", "warm"))
+    slots = (tap_slot, recv_slot, warm_slot)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for slot in (tap_slot, recv_slot):
+        for slot in slots:
             conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
         try:
             batch = 1000
@@ -156,7 +158,12 @@ def throughput(dsn: str, pg_bin: str, table: sql.Composed, publication: str, row
             assert row is not None
             end_lsn = row[0]
 
-            # The tap drains first, so any cache warmth favours pg_recvlogical.
+            # An unmeasured drain first, so both measured readers find the same warm caches.
+            drain = [
+                "--start", "-E", end_lsn, "-f", "/dev/null",
+                "-o", "proto_version=1", "-o", f"publication_names={publication}",
+            ]  # fmt: skip
+            subprocess.run(recvlogical(pg_bin, dsn, "--slot", warm_slot, *drain), check=True)
             seen = 0
             done = threading.Event()
             stop = threading.Event()
@@ -180,16 +187,10 @@ def throughput(dsn: str, pg_bin: str, table: sql.Composed, publication: str, row
                 print(f"tap saw {seen} of {rows} rows: {tap.error}", file=sys.stderr)
 
             started = time.monotonic()
-            subprocess.run(
-                recvlogical(
-                    pg_bin, dsn, "--slot", recv_slot, "--start", "-E", end_lsn, "-f", "/dev/null",
-                    "-o", "proto_version=1", "-o", f"publication_names={publication}",
-                ),
-                check=True,
-            )  # fmt: skip
+            subprocess.run(recvlogical(pg_bin, dsn, "--slot", recv_slot, *drain), check=True)
             recv_rate = rows / (time.monotonic() - started)
         finally:
-            for slot in (tap_slot, recv_slot):
+            for slot in slots:
                 conn.execute(
                     "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
                     (slot,),
