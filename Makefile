@@ -5,7 +5,7 @@ STAMP := .lagwatch/.installed
 .PHONY: install devstack lint unit integration test demo bench down clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev,otlp]'
 	@mkdir -p $(dir $(STAMP)) && touch $(STAMP)
 
 install: $(STAMP)
