@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="stop after this many seconds (0: run until Ctrl-C)",
     )
+    from lagwatch.cli_alerts import add_alert_commands
+
+    add_alert_commands(sub)
     return parser
 
 
