@@ -23,7 +23,7 @@ from alerts.inhibit import DEFAULT_INHIBIT, Candidate, Inhibition, inhibited
 from alerts.notifiers.base import AlertView, Notification
 from alerts.outbox import OUTBOX, outbox_record
 from alerts.routing import Destination, GroupPolicy, group_key, group_labels, route
-from alerts.rules import Observation, Rule, compile_rule
+from alerts.rules import Observation, Rule, Threshold, compile_rule
 from alerts.silences import Silence, list_silences, silenced_by
 from alerts.state import (
     FIRING,
@@ -52,15 +52,18 @@ REFRESH_RECORD = 60.0
 
 
 def _unit(rule: Rule) -> str:
+    """Return how a rule's values read: seconds, bytes, a burn ratio, or plain numbers."""
     c = rule.config
     if c.burn_rate is not None:
         return "ratio"
     if c.absent is not None or c.predict is not None:
         return "seconds"
-    assert c.expr is not None
-    metric = c.expr.split("{")[0].split("(")[-1].strip()
-    if any(f in c.expr for f in ("increase(", "rate(", "count")):
+    kind = rule.kind
+    if isinstance(kind, Threshold) and kind.expr.function in ("increase", "rate", "delta"):
         return ""
+    if isinstance(kind, Threshold) and kind.expr.aggregation == "count":
+        return ""
+    metric = kind.metrics()[0]
     return "seconds" if metric.endswith("_seconds") else "bytes" if metric.endswith("_bytes") else ""
 
 

@@ -221,7 +221,8 @@ class Absent:
             # Right after a restart every series looks old; judge from when we started.
             silent = view.now - max(p.ts, view.started)
             out.append(Observation(p.labels, age, p.ts, silent > self.after, self.after, ">"))
-        if not out and all(m.op == "=" for m in self.selector.matchers):
+        eq = self.selector.matchers
+        if not out and eq and all(m.op == "=" for m in eq):
             silent = view.now - view.started
             out.append(
                 Observation(

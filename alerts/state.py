@@ -142,7 +142,7 @@ def step(
         shown = RESOLVED if told else None
     else:
         shown = condition
-    if shown is None or (shown == RESOLVED and not changes):
+    if shown is None or (shown == RESOLVED and before.state == RESOLVED and not changes):
         return None  # never fired, or resolved longer ago than flap history needs
     fired_at, resolved_at = before.fired_at, before.resolved_at
     if shown == FIRING and before.state != FIRING:
