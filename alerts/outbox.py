@@ -170,6 +170,7 @@ class Dispatcher:
             health.sent += len(batch)
             health.failures_in_row, health.broken, health.last_error = 0, False, None
             health.notify_seconds = max(done - n.first_seen for n in parts)
+            log.info("sent to %s: %s", name, "; ".join(n.title for n in parts)[:500])
         else:
             detail = self.redact(result.detail)
             health.failures_in_row += 1

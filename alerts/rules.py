@@ -123,19 +123,39 @@ class RuleConfig(BaseModel):
                 f"rule {self.name}: give exactly one of expr, absent, predict, burn_rate "
                 f"(found {', '.join(given) or 'none'})"
             )
-        if self.expr is not None:
-            parse_threshold(self.expr)
-        if self.absent is not None:
-            parse_selector(self.absent)
-        for key, text in self.annotations.items():
+        return self
+
+    @field_validator("expr")
+    @classmethod
+    def _expr(cls, text: str | None) -> str | None:
+        if text is not None:
+            parse_threshold(text)
+        return text
+
+    @field_validator("absent")
+    @classmethod
+    def _absent(cls, text: str | None) -> str | None:
+        if text is not None:
+            parse_selector(text)
+        return text
+
+    @field_validator("annotations")
+    @classmethod
+    def _templates(cls, annotations: dict[str, str]) -> dict[str, str]:
+        for key, text in annotations.items():
             try:
                 check_template(text)
             except ValueError as exc:
-                raise ValueError(f"annotations.{key}: {exc}") from None
+                raise ValueError(f"{key}: {exc}") from None
+        return annotations
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, labels: dict[str, str]) -> dict[str, str]:
         for key in ("alertname", "severity"):
-            if key in self.labels:
-                raise ValueError(f"labels.{key}: set by the rule itself; remove it")
-        return self
+            if key in labels:
+                raise ValueError(f"{key} is set by the rule itself; remove it")
+        return labels
 
     @property
     def kind(self) -> str:
