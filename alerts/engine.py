@@ -103,6 +103,8 @@ class Engine:
         self._saved_at: dict[str, float] = {}
         self._routes: dict[str, list[Destination]] = {}
         self._origins: dict[str, frozenset[str]] = {}
+        # (rule, severity, observed labels) → (fingerprint, full labels): hashing once per alert.
+        self._identities: dict[tuple[object, ...], tuple[str, dict[str, str]]] = {}
         self._loaded = False
         self._lock = threading.Lock()
 
@@ -172,13 +174,19 @@ class Engine:
                 failed.add(rule.name)
                 continue
             for obs in observations:
-                labels = {
-                    **obs.labels,
-                    **rule.config.labels,
-                    "alertname": rule.name,
-                    "severity": obs.severity or rule.config.severity,
-                }
-                seen[fingerprint(labels)] = (rule, obs, labels)
+                key = (rule.name, obs.severity, tuple(obs.labels.items()))
+                known = self._identities.get(key)
+                if known is None:
+                    labels = {
+                        **obs.labels,
+                        **rule.config.labels,
+                        "alertname": rule.name,
+                        "severity": obs.severity or rule.config.severity,
+                    }
+                    if len(self._identities) > 100_000:
+                        self._identities.clear()
+                    known = self._identities[key] = (fingerprint(labels), labels)
+                seen[known[0]] = (rule, obs, known[1])
         return seen, failed
 
     def _step_all(
@@ -201,7 +209,7 @@ class Engine:
                     continue
                 name, labels, observed = before.rule, before.labels, None
                 found = self.by_name.get(name)
-            if before is None and (observed is None or not observed.active):
+            if before is None and observed is None:
                 continue
             timing = Timing(found.config.for_, found.config.keep_firing_for) if found else Timing()
             after = step(before, observed, name, labels, timing, self.flap, now)

@@ -17,7 +17,14 @@ from alerts.evaluate import (
     range_value,
     time_to_limit,
 )
-from alerts.expr import Selector, ThresholdExpr, parse_number, parse_selector, parse_threshold
+from alerts.expr import (
+    COMPARISONS,
+    Selector,
+    ThresholdExpr,
+    parse_number,
+    parse_selector,
+    parse_threshold,
+)
 from alerts.template import check_template
 from alerts.topology import Topology
 from alerts.view import DataView
@@ -164,12 +171,11 @@ class RuleConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One series (or aggregate) a rule judged: its labels, value, and whether the condition holds."""
+    """One series (or aggregate) whose condition holds: its labels, value and the threshold."""
 
     labels: dict[str, str]
     value: float
     ts: float
-    active: bool
     threshold: float | None = None
     op: str = ""
     note: str | None = None
@@ -193,7 +199,6 @@ class Threshold:
     def observe(self, view: DataView) -> list[Observation]:
         e = self.expr
         oldest = view.now - self.stale_after
-        notes: dict[tuple[tuple[str, str], ...], str | None] = {}
         if e.function:
             agg = {"min_over_time": "min", "avg_over_time": "avg"}.get(e.function, "max")
             items = []
@@ -201,25 +206,22 @@ class Threshold:
                 if series.points and series.points[-1][0] >= oldest:
                     value = range_value(e.function, series.points, e.window)
                     items.append((series.label_dict, value, series.points[-1][0]))
+        elif e.aggregation:
+            items = [(p.label_dict, p.value, p.ts) for p in view.select(e.selector) if p.ts >= oldest]
         else:
-            items = []
-            for p in view.select(e.selector):
-                if p.ts >= oldest:
-                    items.append((p.labels, p.value, p.ts))
-                    notes[tuple(sorted(p.labels.items()))] = p.note
+            # The common case, kept to one pass: only points past the threshold become observations.
+            holds = COMPARISONS[e.op]
+            return [
+                Observation(p.label_dict, p.value, p.ts, e.threshold, e.op, p.note)
+                for p in view.select(e.selector)
+                if p.ts >= oldest and p.value == p.value and holds(p.value, e.threshold)
+            ]
         if e.aggregation:
             items = aggregate(items, e.aggregation, e.by)
         return [
-            Observation(
-                labels,
-                value,
-                ts,
-                e.compare(value),
-                e.threshold,
-                e.op,
-                notes.get(tuple(sorted(labels.items()))),
-            )
+            Observation(labels, value, ts, e.threshold, e.op)
             for labels, value, ts in items
+            if e.compare(value)
         ]
 
 
@@ -234,21 +236,18 @@ class Absent:
 
     def observe(self, view: DataView) -> list[Observation]:
         out = []
+        seen = False
         for p in view.select(self.selector):
             age = view.now - p.ts
             if age > self.forget_after:
                 continue
             # Right after a restart every series looks old; judge from when we started.
-            silent = view.now - max(p.ts, view.started)
-            out.append(Observation(p.labels, age, p.ts, silent > self.after, self.after, ">"))
+            if view.now - max(p.ts, view.started) > self.after:
+                out.append(Observation(p.label_dict, age, p.ts, self.after, ">"))
+            seen = True
         eq = self.selector.matchers
-        if not out and eq and all(m.op == "=" for m in eq):
-            silent = view.now - view.started
-            out.append(
-                Observation(
-                    self.selector.equalities, math.inf, view.now, silent > self.after, self.after, ">"
-                )
-            )
+        if not seen and eq and all(m.op == "=" for m in eq) and view.now - view.started > self.after:
+            out.append(Observation(self.selector.equalities, math.inf, view.now, self.after, ">"))
         return out
 
 
@@ -267,18 +266,15 @@ class Predict:
         out = []
         if self.limit is None:
             for p in view.select(self.selector):
-                if p.ts >= view.now - self.stale_after:
-                    active = not math.isnan(p.value) and p.value < self.horizon
-                    out.append(Observation(p.labels, p.value, p.ts, active, self.horizon, "<", p.note))
+                if p.ts >= view.now - self.stale_after and p.value < self.horizon:
+                    out.append(Observation(p.label_dict, p.value, p.ts, self.horizon, "<", p.note))
             return out
         for series in view.history(self.selector, view.now - self.window):
             if not series.points or series.points[-1][0] < view.now - self.stale_after:
                 continue
             eta = time_to_limit(series.points, self.limit)
-            active = not math.isnan(eta) and eta < self.horizon
-            out.append(
-                Observation(series.label_dict, eta, series.points[-1][0], active, self.horizon, "<")
-            )
+            if eta < self.horizon:  # NaN (too few points) compares false
+                out.append(Observation(series.label_dict, eta, series.points[-1][0], self.horizon, "<"))
         return out
 
 
@@ -334,13 +330,11 @@ class BurnRate:
                     continue  # no SLO for this pipeline: nothing to burn
                 long_burn = burn_rate(long_ratio, objective)
                 short_burn = burn_rate(short.get(key, math.nan), objective)
-                active = long_burn > pair.factor and short_burn > pair.factor
-                labels["slo_window"] = _window_label(pair.long)
-                out.append(
-                    Observation(
-                        labels, long_burn, view.now, active, pair.factor, ">", None, pair.severity
+                if long_burn > pair.factor and short_burn > pair.factor:
+                    labels["slo_window"] = _window_label(pair.long)
+                    out.append(
+                        Observation(labels, long_burn, view.now, pair.factor, ">", None, pair.severity)
                     )
-                )
         return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alerts.rules import Observation
@@ -61,7 +61,7 @@ class AlertState:
     annotations: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        body = asdict(self)
+        body = {name: getattr(self, name) for name in self.__dataclass_fields__}
         body["changes"] = list(self.changes)
         return body
 
@@ -110,9 +110,9 @@ def step(
     now: float,
 ) -> AlertState | None:
     """Return the alert's state after one evaluation, or None when there is nothing to remember."""
-    active = obs is not None and obs.active
+    active = obs is not None
     if before is None:
-        if not active or obs is None:
+        if obs is None:
             return None
         since = min(obs.ts, now)
         before = AlertState(fingerprint(labels), rule, labels, "", PENDING, since)

@@ -5,23 +5,13 @@ from __future__ import annotations
 import bisect
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from alerts.expr import Selector
-from store import LatestValue, Sample, Series, Store
+from store import Labels, LatestValue, Sample, Series, Store
 from store.protocol import Aggregation
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """The newest value of one series with its labels as a dict (built once per cycle)."""
-
-    labels: dict[str, str]
-    value: float
-    ts: float
-    note: str | None = None
 
 
 class DataView(Protocol):
@@ -30,7 +20,7 @@ class DataView(Protocol):
     now: float
     started: float
 
-    def select(self, selector: Selector) -> list[Point]:
+    def select(self, selector: Selector) -> list[LatestValue]:
         """Return the newest value of every series the selector matches."""
         ...
 
@@ -42,28 +32,42 @@ class DataView(Protocol):
 
 
 class _Index:
-    """The points of one metric, with a lazy index on label=value for equality matchers."""
+    """The points of one metric, indexed by label value so matchers test values, not points."""
 
-    def __init__(self, points: list[Point]) -> None:
+    def __init__(self, points: list[LatestValue]) -> None:
+        # Labels stay the store's sorted tuples: only the values that fire become dicts.
         self.points = points
         self._by_label: dict[str, dict[str, list[int]]] = {}
+        self._selected: dict[Selector, list[LatestValue]] = {}
 
-    def select(self, selector: Selector) -> list[Point]:
-        candidates: Iterable[int] | None = None
-        for name, value in selector.equalities.items():
-            index = self._by_label.get(name)
-            if index is None:
-                index = defaultdict(list)
-                for i, point in enumerate(self.points):
-                    index[point.labels.get(name, "")].append(i)
-                self._by_label[name] = index
-            hits = index.get(value, [])
-            candidates = hits if candidates is None else sorted(set(candidates) & set(hits))
-        chosen = self.points if candidates is None else [self.points[i] for i in candidates]
-        rest = [m for m in selector.matchers if m.op != "="]
-        if not rest:
-            return list(chosen)
-        return [p for p in chosen if all(m.matches(p.labels) for m in rest)]
+    def _values(self, label: str) -> dict[str, list[int]]:
+        index = self._by_label.get(label)
+        if index is None:
+            index = self._by_label[label] = defaultdict(list)
+            for i, point in enumerate(self.points):
+                index[next((v for k, v in point.labels if k == label), "")].append(i)
+        return index
+
+    def select(self, selector: Selector) -> list[LatestValue]:
+        found = self._selected.get(selector)
+        if found is not None:
+            return found
+        chosen: set[int] | None = None
+        for matcher in selector.matchers:
+            values = self._values(matcher.name)
+            if matcher.op == "=":
+                hits = set(values.get(matcher.value, ()))
+            else:
+                hits = set()
+                for value, rows in values.items():
+                    if matcher.matches({matcher.name: value}):
+                        hits.update(rows)
+            chosen = hits if chosen is None else chosen & hits
+            if not chosen:
+                break
+        found = list(self.points) if chosen is None else [self.points[i] for i in sorted(chosen)]
+        self._selected[selector] = found
+        return found
 
 
 @dataclass
@@ -96,11 +100,11 @@ class LiveView:
         self.ranges = ranges or RangeCache()
         self._metrics: dict[str, _Index] = {}
 
-    def select(self, selector: Selector) -> list[Point]:
+    def select(self, selector: Selector) -> list[LatestValue]:
         index = self._metrics.get(selector.metric)
         if index is None:
             values = self.store.latest(selector.metric)
-            index = self._metrics[selector.metric] = _Index([_point(v) for v in values])
+            index = self._metrics[selector.metric] = _Index(values)
         return index.select(selector)
 
     def history(
@@ -125,24 +129,20 @@ class LiveView:
         return [s for s in found if selector.matches(s.label_dict)]
 
 
-def _point(value: LatestValue) -> Point:
-    return Point(dict(value.labels), value.value, value.ts, value.note)
-
-
 class ReplayView:
     """Recorded samples seen as of a moment, for ``lagwatch rules test``."""
 
     def __init__(self, samples: Sequence[Sample]) -> None:
-        by_series: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[float, float, str | None]]]
+        by_series: dict[tuple[str, Labels], list[tuple[float, float, str | None]]]
         by_series = defaultdict(list)
         for s in samples:
             by_series[(s.name, s.labels)].append((s.ts, s.value, s.note))
-        self._series: dict[str, list[tuple[dict[str, str], list[float], list[float], list[str | None]]]]
+        self._series: dict[str, list[tuple[Labels, list[float], list[float], list[str | None]]]]
         self._series = defaultdict(list)
         for (name, labels), points in by_series.items():
             points.sort(key=lambda p: p[0])
             self._series[name].append(
-                (dict(labels), [p[0] for p in points], [p[1] for p in points], [p[2] for p in points])
+                (labels, [p[0] for p in points], [p[1] for p in points], [p[2] for p in points])
             )
         self.times = sorted({s.ts for s in samples})
         self.now = self.times[0] if self.times else time.time()
@@ -152,12 +152,12 @@ class ReplayView:
         self.now = now
         return self
 
-    def select(self, selector: Selector) -> list[Point]:
+    def select(self, selector: Selector) -> list[LatestValue]:
         out = []
         for labels, times, values, notes in self._series.get(selector.metric, []):
             i = bisect.bisect_right(times, self.now) - 1
-            if i >= 0 and selector.matches(labels):
-                out.append(Point(labels, values[i], times[i], notes[i]))
+            if i >= 0 and selector.matches(dict(labels)):
+                out.append(LatestValue(selector.metric, labels, values[i], times[i], notes[i]))
         return out
 
     def history(
@@ -165,10 +165,10 @@ class ReplayView:
     ) -> list[Series]:
         out = []
         for labels, times, values, _ in self._series.get(selector.metric, []):
-            if not selector.matches(labels):
+            if not selector.matches(dict(labels)):
                 continue
             lo = bisect.bisect_left(times, start)
             hi = bisect.bisect_right(times, self.now)
             points = list(zip(times[lo:hi], values[lo:hi], strict=True))[-max_points:]
-            out.append(Series(selector.metric, tuple(sorted(labels.items())), points))
+            out.append(Series(selector.metric, labels, points))
         return out

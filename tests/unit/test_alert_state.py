@@ -11,11 +11,11 @@ LABELS = {"alertname": "R", "severity": "page"}
 
 
 def run(timing: Timing, flap: FlapPolicy, story: list[tuple[float, bool | None]]) -> list[str]:
-    """Return the shown state after each (time, condition) step; None = no observation at all."""
+    """Return the shown state after each (time, condition) step; None = no such series at all."""
     state: AlertState | None = None
     shown = []
     for t, active in story:
-        obs = None if active is None else Observation({}, 1.0 if active else 0.0, t, active)
+        obs = Observation({}, 1.0, t) if active else None
         state = step(state, obs, "R", LABELS, timing, flap, t)
         shown.append("-" if state is None else state.state + ("~" if state.flapping else ""))
     return shown
@@ -67,7 +67,7 @@ def test_state_machine(
 
 
 def test_state_round_trips_through_a_record() -> None:
-    state = step(None, Observation({}, 3.0, 5.0, True, 3.0, "=="), "R", LABELS, Timing(), NO_FLAP, 5.0)
+    state = step(None, Observation({}, 3.0, 5.0, 3.0, "=="), "R", LABELS, Timing(), NO_FLAP, 5.0)
     assert state is not None
     again = AlertState.from_json(state.to_json())
     assert again == state
