@@ -64,7 +64,9 @@ def _unit(rule: Rule) -> str:
     if isinstance(kind, Threshold) and kind.expr.aggregation == "count":
         return ""
     metric = kind.metrics()[0]
-    return "seconds" if metric.endswith("_seconds") else "bytes" if metric.endswith("_bytes") else ""
+    return (
+        "seconds" if metric.endswith("_seconds") else "bytes" if metric.endswith("_bytes") else ""
+    )
 
 
 class Engine:
@@ -82,9 +84,11 @@ class Engine:
         self.config = config
         self.topology = topology or Topology()
         self.clock = clock
-        self.rules = list(rules) if rules is not None else [
-            compile_rule(r, self.topology) for r in effective_rules(config)
-        ]
+        self.rules = (
+            list(rules)
+            if rules is not None
+            else [compile_rule(r, self.topology) for r in effective_rules(config)]
+        )
         self.by_name = {r.name: r for r in self.rules}
         self.units = {r.name: _unit(r) for r in self.rules}
         self.flap = FlapPolicy(config.flap.window, config.flap.changes)
@@ -96,6 +100,12 @@ class Engine:
         self.send_resolved = {r.name: r.send_resolved for r in config.receivers}
         inhibit = (list(DEFAULT_INHIBIT) if config.default_inhibit else []) + config.inhibit
         self.inhibitions: list[Inhibition] = [r.compiled() for r in inhibit]
+        repeats, stack = [config.repeat_interval], list(config.routes)
+        while stack:
+            node = stack.pop()
+            repeats += [node.repeat_interval] if node.repeat_interval is not None else []
+            stack.extend(node.routes)
+        self._shortest_repeat = min(repeats)
         self.states: dict[str, AlertState] = {}
         self.groups: dict[str, GroupState] = {}
         self.started = clock()
@@ -119,7 +129,9 @@ class Engine:
             if group.sent or group.next_at is not None:
                 self.groups[r.key] = group
         self._loaded = True
-        log.info("alert engine: %d alerts and %d groups remembered", len(self.states), len(self.groups))
+        log.info(
+            "alert engine: %d alerts and %d groups remembered", len(self.states), len(self.groups)
+        )
 
     # -- one evaluation --------------------------------------------------------
 
@@ -145,12 +157,12 @@ class Engine:
             now = self.clock() if now is None else now
             if not self._loaded:
                 return
-            due = [g for g in self.groups.values() if g.next_at is not None and g.next_at <= now]
-            repeat = self.defaults.repeat_interval
-            stale = [
-                g for g in self.groups.values() if g.last_sent_at and now >= g.last_sent_at + repeat
-            ]
-            if due or stale:
+            repeat = self._shortest_repeat
+            if any(
+                (g.next_at is not None and g.next_at <= now)
+                or (g.last_sent_at is not None and now >= g.last_sent_at + repeat)
+                for g in self.groups.values()
+            ):
                 records, deletes = self._settle(now)
                 self._persist(records, [], deletes, now)
 
@@ -260,7 +272,9 @@ class Engine:
             if silence is not None:
                 reason = f"silenced by {silence}"
             else:
-                by = inhibited(self.inhibitions, holding, Candidate(fp, s.labels, self._origin(fp, s.labels)))
+                by = inhibited(
+                    self.inhibitions, holding, Candidate(fp, s.labels, self._origin(fp, s.labels))
+                )
                 if by is not None:
                     reason = f"inhibited by {self.states[by].rule} {by}"
             if reason != s.muted:
@@ -317,7 +331,9 @@ class Engine:
                 muted.add(fp)
             for dest in self._destinations(fp, s.labels):
                 key = group_key(dest, s.labels)
-                draft = drafts.setdefault(key, (dest, group_labels(s.labels, dest.policy.group_by), {}))
+                draft = drafts.setdefault(
+                    key, (dest, group_labels(s.labels, dest.policy.group_by), {})
+                )
                 draft[2][fp] = "flapping" if s.flapping else "firing"
         records: list[Record] = []
         deletes: list[str] = []
@@ -361,7 +377,9 @@ class Engine:
         matchers = " ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "severity")
         return f'lagwatch silence add {matchers} --for 2h --comment "…"'
 
-    def _persist(self, records: list[Record], removed: list[str], deletes: list[str], now: float) -> None:
+    def _persist(
+        self, records: list[Record], removed: list[str], deletes: list[str], now: float
+    ) -> None:
         for fp, s in self.states.items():
             if now - self._saved_at.get(fp, -math.inf) >= REFRESH_RECORD:
                 records.append(Record(STATES, fp, now, s.to_json()))
@@ -383,10 +401,18 @@ class Engine:
         for state in (PENDING, FIRING):
             for severity in ("page", "ticket", "warning", "info"):
                 out.append(
-                    Sample.of(INSTANCES, counts.get((state, severity), 0), now, state=state, severity=severity)
+                    Sample.of(
+                        INSTANCES,
+                        counts.get((state, severity), 0),
+                        now,
+                        state=state,
+                        severity=severity,
+                    )
                 )
         return out
 
     def queued(self) -> list[Notification]:
         """Return the notifications waiting in the outbox (for tests and the CLI)."""
-        return [Notification.from_json(r.body["notification"]) for r in self.store.list_records(OUTBOX)]
+        return [
+            Notification.from_json(r.body["notification"]) for r in self.store.list_records(OUTBOX)
+        ]

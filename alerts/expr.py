@@ -1,8 +1,8 @@
 """Prometheus-like selectors and threshold expressions, parsed into small frozen values.
 
-    lagwatch_kafka_group_status{cluster="main", group=~"search-.*"} == 3
-    max by (cluster, group) (lagwatch_kafka_group_max_lag_seconds) > 5m
-    increase(lagwatch_probe_lost_total[5m]) > 3
+lagwatch_kafka_group_status{cluster="main", group=~"search-.*"} == 3
+max by (cluster, group) (lagwatch_kafka_group_max_lag_seconds) > 5m
+increase(lagwatch_probe_lost_total[5m]) > 3
 """
 
 from __future__ import annotations

@@ -76,7 +76,9 @@ def decide(
         if group.next_at == due:
             return Outcome(group, None, False)
         return Outcome(replace(group, next_at=due), None, True)
-    if any(status == "flapping" and group.sent.get(fp) != "flapping" for fp, status in open_now.items()):
+    if any(
+        status == "flapping" and group.sent.get(fp) != "flapping" for fp, status in open_now.items()
+    ):
         reason = "flapping"
     return _send(group, open_now, views, now, reason, silence_hint, dashboard_url)
 

@@ -37,9 +37,17 @@ class InhibitRule(BaseModel):
         )
 
 
-# A collector that is down (or about to be declared down) speaks for everything
-# read through it: its per-series no-data alerts and the lag of its pipelines.
-DEFAULT_INHIBIT = [InhibitRule(source_match={"alertname": "CollectorDown"}, equal=["origin"])]
+DEFAULT_INHIBIT = [
+    # A collector that is down (or about to be declared down) speaks for everything
+    # read through it: its per-series no-data alerts and the lag of its pipelines.
+    InhibitRule(source_match={"alertname": "CollectorDown"}, equal=["origin"]),
+    # A stopped or stalled group lags too; the page already says so.
+    InhibitRule(
+        source_match_re={"alertname": "KafkaGroupStopped|KafkaGroupStalled"},
+        target_match={"alertname": "KafkaGroupLagHigh"},
+        equal=["cluster", "group"],
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,9 @@ class Inhibition:
         if all(m.matches(target.labels) for m in self.source) and all(
             m.matches(source.labels) for m in self.target
         ):
-            return False  # alerts on both sides never mute each other (two collectors of one source)
+            return (
+                False  # alerts on both sides never mute each other (two collectors of one source)
+            )
         for name in self.equal:
             if name == "origin":
                 if not source.origins & target.origins:

@@ -147,7 +147,9 @@ class Dispatcher:
         for record in sorted(records, key=lambda r: r.key):
             group = record.body["notification"]["group_key"]
             if group in newest:
-                self._finish([newest[group]], "superseded", "a newer update of the group replaced it", now)
+                self._finish(
+                    [newest[group]], "superseded", "a newer update of the group replaced it", now
+                )
             newest[group] = record
         live = []
         for record in newest.values():
@@ -187,6 +189,7 @@ class Dispatcher:
                 if result.retry_after is not None:
                     health.next_allowed_at = max(health.next_allowed_at, done + result.retry_after)
                 log.warning("receiver %s failed, will retry: %s", name, detail)
+
     def _reschedule(self, batch: Sequence[Record], result: Result, detail: str, now: float) -> None:
         updated = []
         for record in batch:
@@ -200,7 +203,9 @@ class Dispatcher:
     def _finish(self, batch: Sequence[Record], status: str, detail: str, now: float) -> None:
         """Move records from the outbox to the history with how they ended."""
         history = [
-            Record(HISTORY, r.key, now, {**r.body, "status": status, "detail": detail, "done_at": now})
+            Record(
+                HISTORY, r.key, now, {**r.body, "status": status, "detail": detail, "done_at": now}
+            )
             for r in batch
         ]
         self.store.put_records(history)
@@ -212,7 +217,9 @@ class Dispatcher:
             if not h.dirty and now - h.reported_at < HEALTH_EVERY:
                 continue
             h.dirty, h.reported_at = False, now
-            out.append(Sample.of(BROKEN, 1 if h.broken else 0, now, note=h.last_error, receiver=name))
+            out.append(
+                Sample.of(BROKEN, 1 if h.broken else 0, now, note=h.last_error, receiver=name)
+            )
             out.append(Sample.of(PENDING, waiting.get(name, 0), now, receiver=name))
             for outcome, count in (("sent", h.sent), ("retried", h.retried), ("failed", h.failed)):
                 out.append(Sample.of(NOTIFICATIONS, count, now, receiver=name, outcome=outcome))

@@ -74,7 +74,9 @@ def read_samples(lines: Iterable[str], source: str) -> list[Sample]:
     return out
 
 
-def samples_from_store(store: Store, metrics: Sequence[str], start: float, end: float) -> list[Sample]:
+def samples_from_store(
+    store: Store, metrics: Sequence[str], start: float, end: float
+) -> list[Sample]:
     """Return the raw samples of ``metrics`` between ``start`` and ``end``."""
     out: list[Sample] = []
     for name in metrics:
@@ -123,8 +125,15 @@ def replay(
                         continue  # pending that never fired: gone quietly
                     out.append(
                         Transition(
-                            now, s.state, s.rule, s.labels, s.value, s.threshold, s.op,
-                            s.flapping, s.annotations.get("summary", ""),
+                            now,
+                            s.state,
+                            s.rule,
+                            s.labels,
+                            s.value,
+                            s.threshold,
+                            s.op,
+                            s.flapping,
+                            s.annotations.get("summary", ""),
                         )  # fmt: skip
                     )
                 before = current

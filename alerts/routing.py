@@ -132,7 +132,11 @@ def group_labels(labels: Mapping[str, str], group_by: Sequence[str]) -> dict[str
 def group_key(destination: Destination, labels: Mapping[str, str]) -> str:
     """Return the stable key of the notification group an alert joins at ``destination``."""
     text = json.dumps(
-        [destination.receiver, destination.route, group_labels(labels, destination.policy.group_by)],
+        [
+            destination.receiver,
+            destination.route,
+            group_labels(labels, destination.policy.group_by),
+        ],
         sort_keys=True,
         separators=(",", ":"),
     )

@@ -207,7 +207,9 @@ class Threshold:
                     value = range_value(e.function, series.points, e.window)
                     items.append((series.label_dict, value, series.points[-1][0]))
         elif e.aggregation:
-            items = [(p.label_dict, p.value, p.ts) for p in view.select(e.selector) if p.ts >= oldest]
+            items = [
+                (p.label_dict, p.value, p.ts) for p in view.select(e.selector) if p.ts >= oldest
+            ]
         else:
             # The common case, kept to one pass: only points past the threshold become observations.
             holds = COMPARISONS[e.op]
@@ -246,7 +248,12 @@ class Absent:
                 out.append(Observation(p.label_dict, age, p.ts, self.after, ">"))
             seen = True
         eq = self.selector.matchers
-        if not seen and eq and all(m.op == "=" for m in eq) and view.now - view.started > self.after:
+        if (
+            not seen
+            and eq
+            and all(m.op == "=" for m in eq)
+            and view.now - view.started > self.after
+        ):
             out.append(Observation(self.selector.equalities, math.inf, view.now, self.after, ">"))
         return out
 
@@ -274,7 +281,9 @@ class Predict:
                 continue
             eta = time_to_limit(series.points, self.limit)
             if eta < self.horizon:  # NaN (too few points) compares false
-                out.append(Observation(series.label_dict, eta, series.points[-1][0], self.horizon, "<"))
+                out.append(
+                    Observation(series.label_dict, eta, series.points[-1][0], self.horizon, "<")
+                )
         return out
 
 
@@ -301,7 +310,9 @@ class BurnRate:
             for key, lists in grouped.items():
                 threshold = c.threshold
                 if threshold is None:
-                    link = self.topology.pipeline(dict(zip(by, key, strict=True)).get("pipeline", ""))
+                    link = self.topology.pipeline(
+                        dict(zip(by, key, strict=True)).get("pipeline", "")
+                    )
                     threshold = link.freshness if link else None
                 if threshold is not None:
                     out[key] = error_ratio_from_sli([p for pts in lists for p in pts], threshold)
@@ -333,7 +344,9 @@ class BurnRate:
                 if long_burn > pair.factor and short_burn > pair.factor:
                     labels["slo_window"] = _window_label(pair.long)
                     out.append(
-                        Observation(labels, long_burn, view.now, pair.factor, ">", None, pair.severity)
+                        Observation(
+                            labels, long_burn, view.now, pair.factor, ">", None, pair.severity
+                        )
                     )
         return out
 

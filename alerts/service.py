@@ -49,7 +49,10 @@ class AlertService:
         self._evaluate.set()
 
     def start(self) -> None:
-        for name, target in (("alerts-deliver", self._deliver_loop), ("alerts-eval", self._eval_loop)):
+        for name, target in (
+            ("alerts-deliver", self._deliver_loop),
+            ("alerts-eval", self._eval_loop),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)

@@ -70,7 +70,9 @@ def add_silence(
 ) -> Silence:
     """Store a new silence and return it; raise ValueError on a bad matcher or an empty comment."""
     if not matchers:
-        raise ValueError("give at least one matcher, e.g. alertname=KafkaGroupStopped group=billing")
+        raise ValueError(
+            "give at least one matcher, e.g. alertname=KafkaGroupStopped group=billing"
+        )
     if not comment.strip():
         raise ValueError("say why in --comment; the next person on call will read it")
     if not author.strip():
@@ -78,7 +80,9 @@ def add_silence(
     parsed = tuple(parse_matcher(m) for m in matchers)
     start = now if starts_at is None else starts_at
     if ends_at <= start:
-        raise ValueError("the silence ends before it starts; give a positive --for or a later --until")
+        raise ValueError(
+            "the silence ends before it starts; give a positive --for or a later --until"
+        )
     silence = Silence(uuid.uuid4().hex[:12], parsed, author, comment, start, ends_at, now)
     store.put_records([silence.to_record()])
     return silence

@@ -66,8 +66,10 @@ class Topology:
         group, cluster = labels.get("group"), labels.get("cluster")
         for link in self.links:
             named = labels.get("pipeline") == link.name
-            consumes = group is not None and group in link.groups and (
-                cluster is None or link.cluster is None or link.cluster == cluster
+            consumes = (
+                group is not None
+                and group in link.groups
+                and (cluster is None or link.cluster is None or link.cluster == cluster)
             )
             if named or consumes:
                 if link.source:

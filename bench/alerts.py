@@ -19,9 +19,7 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from lagwatch.config import LagwatchConfig  # noqa: E402
 from lagwatch.daemon import Daemon  # noqa: E402
 from store import Sample  # noqa: E402
 from store.sqlite import SqliteStore  # noqa: E402
+from tests.alerting import GroupVerdicts  # noqa: E402
 from tests.receivers import PD_ACCEPTED, FakeReceiver  # noqa: E402
 
 METRICS = 20
@@ -78,8 +77,13 @@ def bench_rules() -> list[dict[str, Any]]:
 
 def series_values(now: float, rng: random.Random) -> list[Sample]:
     return [
-        Sample.of(f"lagwatch_bench_m{m}_seconds", rng.uniform(0, 300), now,
-                  cluster=f"c{c}", group=f"g{g:03d}")  # fmt: skip
+        Sample.of(
+            f"lagwatch_bench_m{m}_seconds",
+            rng.uniform(0, 300),
+            now,
+            cluster=f"c{c}",
+            group=f"g{g:03d}",
+        )  # fmt: skip
         for m in range(METRICS)
         for c in range(CLUSTERS)
         for g in range(GROUPS)
@@ -121,38 +125,6 @@ def bench_evaluation(cycles: int, tmp: Path) -> None:
 # -- time to notify ------------------------------------------------------------
 
 
-class StoppingGroups:
-    """Yields consumer-group verdicts every interval; ``stop(group)`` makes one report STOP."""
-
-    def __init__(self, name: str, groups: int, interval: float) -> None:
-        self.name = f"kafka:{name}"
-        self.cluster = name
-        self.interval = interval
-        self.timeout = 5.0
-        self.status = {f"group-{i:02d}": 0 for i in range(groups)}
-        self.stopped_at: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def stop(self, group: str) -> None:
-        with self._lock:
-            self.status[group] = 3
-            self.stopped_at[group] = time.time()
-
-    def collect(self) -> Iterable[Sample]:
-        now = time.time()
-        with self._lock:
-            items = list(self.status.items())
-        for group, status in items:
-            yield Sample.of("lagwatch_kafka_group_status", status, now,
-                            cluster=self.cluster, group=group)  # fmt: skip
-
-    def check(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def notify_daemon(tmp: Path, name: str, pd: FakeReceiver, **alerts: Any) -> Daemon:
     config = LagwatchConfig.model_validate({
         "store": {"url": f"sqlite:///{tmp}/{name}.db"},
@@ -173,17 +145,18 @@ def bench_notify(groups: int, interval: float, tmp: Path) -> None:
         base.runner.after_cycle.clear()  # the baseline evaluates on its own clock only
         runs = []
         for daemon, label in ((ours, "ours"), (base, "base")):
-            collector = StoppingGroups(label, groups, interval)
+            collector = GroupVerdicts(
+                label, interval, {f"group-{i:02d}": (0, 1.0) for i in range(groups)}
+            )
             daemon.collectors = [collector]
             daemon.start()
             runs.append(collector)
         try:
             time.sleep(interval + 2)
-            order = list(runs[0].status)
-            for group in order:  # stop the groups one by one at random moments
+            for group in list(runs[0].groups):  # stop the groups one by one at random moments
                 time.sleep(rng.uniform(1.0, 3.0))
                 for collector in runs:
-                    collector.stop(group)
+                    collector.set(group, 3, 60.0)
             ours_pd.wait_for(groups, timeout=120)
             base_pd.wait_for(groups, timeout=120)
         finally:
@@ -193,8 +166,10 @@ def bench_notify(groups: int, interval: float, tmp: Path) -> None:
     for collector, pd in zip(runs, (ours_pd, base_pd), strict=True):
         got = {r.body["payload"]["component"]: r.at for r in pd.received
                if r.body["event_action"] == "trigger"}  # fmt: skip
-        delays.append([got[g] - collector.stopped_at[g] for g in collector.stopped_at])
-    what = "same engine paced like Prometheus+Alertmanager defaults (15 s evaluation, group_wait 30 s)"
+        delays.append([got[g] - collector.changed_at[g] for g in collector.changed_at])
+    what = (
+        "same engine paced like Prometheus+Alertmanager defaults (15 s evaluation, group_wait 30 s)"
+    )
     emit("notify_p50_seconds_after_stop_verdict_10s_interval", statistics.median(delays[0]), "s",
          what, statistics.median(delays[1]))  # fmt: skip
     emit("notify_p95_seconds_after_stop_verdict_10s_interval", p95(delays[0]), "s", what,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,42 @@ class Harness:
     def close(self) -> None:
         self.dispatcher.close()
         self.store.close()
+
+
+class GroupVerdicts:
+    """A collector yielding consumer-group status and lag as the Kafka collector does.
+
+    ``set(group, status, lag)`` changes what the next collection reports and
+    remembers when, so a test or benchmark can time what follows.
+    """
+
+    def __init__(self, cluster: str, interval: float, groups: dict[str, tuple[int, float]]) -> None:
+        self.name = f"kafka:{cluster}"
+        self.cluster = cluster
+        self.interval = interval
+        self.timeout = 5.0
+        self.groups = dict(groups)
+        self.changed_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def set(self, group: str, status: int, lag: float) -> None:
+        with self._lock:
+            self.groups[group] = (status, lag)
+            self.changed_at[group] = time.time()
+
+    def collect(self) -> Iterable[Sample]:
+        now = time.time()
+        with self._lock:
+            items = list(self.groups.items())
+        for group, (status, lag) in items:
+            note = f"no commit for {lag:.0f}s" if status == 3 else None
+            yield Sample.of("lagwatch_kafka_group_status", status, now, note=note,
+                            cluster=self.cluster, group=group)  # fmt: skip
+            yield Sample.of("lagwatch_kafka_group_max_lag_seconds", lag, now,
+                            cluster=self.cluster, group=group)  # fmt: skip
+
+    def check(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

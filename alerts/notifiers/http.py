@@ -11,6 +11,21 @@ import httpx
 
 from alerts.notifiers.base import Result
 
+
+class WebhookNotifier:
+    """What Slack and PagerDuty share: one HTTP client with the delivery timeout, no redirects."""
+
+    merges = False
+
+    def __init__(self, name: str, min_interval: float, timeout: float) -> None:
+        self.name = name
+        self.min_interval = min_interval
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+
 # Answers that a retry can fix: rate limits, timeouts, the service being unwell.
 RETRYABLE = {408, 425, 429}
 

@@ -55,7 +55,9 @@ class LogNotifier:
                     out.flush()
                     os.fsync(out.fileno())
             except OSError as exc:
-                return Result(False, None, f"cannot write {self.config.path}: {exc.strerror or exc}")
+                return Result(
+                    False, None, f"cannot write {self.config.path}: {exc.strerror or exc}"
+                )
         return Result(True)
 
     def close(self) -> None:

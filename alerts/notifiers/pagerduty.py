@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from alerts.notifiers.base import PD_SEVERITY, Digest, Notification, Result, where
-from alerts.notifiers.http import post_json
+from alerts.notifiers.http import WebhookNotifier, post_json
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 # Labels that name the thing at fault, most specific first, for `component`.
@@ -69,8 +68,11 @@ def event_payload(n: Notification, routing_key: str) -> dict[str, Any]:
         "client": "lagwatch",
         "payload": {
             "summary": summary[:1024],
-            "source": labels.get("source") or labels.get("cluster") or labels.get("pipeline")
-            or labels.get("collector") or "lagwatch",
+            "source": labels.get("source")
+            or labels.get("cluster")
+            or labels.get("pipeline")
+            or labels.get("collector")
+            or "lagwatch",
             "severity": PD_SEVERITY.get(n.severity, "warning"),
             "timestamp": _iso(min(a.active_since for a in firing)),
             "component": next((labels[k] for k in COMPONENT_LABELS if labels.get(k)), first.name),
@@ -85,16 +87,12 @@ def event_payload(n: Notification, routing_key: str) -> dict[str, Any]:
     return body
 
 
-class PagerDutyNotifier:
+class PagerDutyNotifier(WebhookNotifier):
     """Sends events one at a time (202 accepted); PagerDuty's dedup_key makes a resend harmless."""
 
-    merges = False
-
     def __init__(self, name: str, config: PagerDutyConfig, timeout: float) -> None:
-        self.name = name
+        super().__init__(name, config.min_interval, timeout)
         self.config = config
-        self.min_interval = config.min_interval
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
 
     def send(self, notification: Notification | Digest) -> Result:
         if isinstance(notification, Digest):
@@ -107,9 +105,6 @@ class PagerDutyNotifier:
             lambda r: r.status_code == 202 or 200 <= r.status_code < 300,
             hide=key,
         )
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def build(name: str, config: PagerDutyConfig, timeout: float) -> PagerDutyNotifier:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from alerts.notifiers.base import AlertView, Digest, Notification, Result, where
-from alerts.notifiers.http import post_json
+from alerts.notifiers.http import WebhookNotifier, post_json
 
 # Slack refuses messages past 50 blocks and headers past 150 characters.
 MAX_BLOCKS = 50
@@ -104,9 +103,7 @@ def notification_payload(n: Notification) -> dict[str, Any]:
         more = len(ordered) - ALERTS_PER_MESSAGE
         blocks.append({"type": "context", "elements": [_mrkdwn(f"…and {more} more in this group")]})
     if n.status == "firing" and n.silence_hint:
-        blocks.append(
-            {"type": "context", "elements": [_mrkdwn(f"To silence: `{n.silence_hint}`")]}
-        )
+        blocks.append({"type": "context", "elements": [_mrkdwn(f"To silence: `{n.silence_hint}`")]})
     return {"text": f"{EMOJI[state]} {text_fallback(n)}", "blocks": blocks[:MAX_BLOCKS]}
 
 
@@ -132,16 +129,14 @@ def digest_payload(d: Digest) -> dict[str, Any]:
     return {"text": _cut(title + "\n" + "\n".join(lines), 3000), "blocks": blocks[:MAX_BLOCKS]}
 
 
-class SlackNotifier:
+class SlackNotifier(WebhookNotifier):
     """Posts to one incoming webhook; success is 200 with body ``ok``."""
 
     merges = True
 
     def __init__(self, name: str, config: SlackConfig, timeout: float) -> None:
-        self.name = name
+        super().__init__(name, config.min_interval, timeout)
         self.config = config
-        self.min_interval = config.min_interval
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
 
     def send(self, notification: Notification | Digest) -> Result:
         if isinstance(notification, Digest):
@@ -149,12 +144,7 @@ class SlackNotifier:
         else:
             payload = notification_payload(notification)
         url = self.config.webhook_url.get_secret_value()
-        return post_json(
-            self._client, url, payload, lambda r: r.text.strip() == "ok", hide=url
-        )
-
-    def close(self) -> None:
-        self._client.close()
+        return post_json(self._client, url, payload, lambda r: r.text.strip() == "ok", hide=url)
 
 
 def build(name: str, config: SlackConfig, timeout: float) -> SlackNotifier:

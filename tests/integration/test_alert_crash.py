@@ -67,6 +67,7 @@ alerts:
     daemon = start_daemon(config, log)
     reader: SqliteStore | None = None
     try:
+
         def decided() -> bool:
             nonlocal reader
             if reader is None:
@@ -92,9 +93,17 @@ alerts:
             assert "[FIRING] CollectorDown" in message.body["text"]
             group = before["oncall"]["notification"]["group_key"]
             assert event.body["dedup_key"] == f"lagwatch/oncall/{group}"
-            wait("the outbox to empty", lambda: reader is not None and not reader.list_records(OUTBOX))
-            history = {r.body["notification"]["receiver"]: r.body for r in reader.list_records(HISTORY)}
-            assert {k: v["status"] for k, v in history.items()} == {"team": "sent", "oncall": "sent"}
+            wait(
+                "the outbox to empty",
+                lambda: reader is not None and not reader.list_records(OUTBOX),
+            )
+            history = {
+                r.body["notification"]["receiver"]: r.body for r in reader.list_records(HISTORY)
+            }
+            assert {k: v["status"] for k, v in history.items()} == {
+                "team": "sent",
+                "oncall": "sent",
+            }
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=30) == 0
     finally:

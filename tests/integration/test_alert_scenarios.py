@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,37 +22,11 @@ import pytest
 from alerts.topology import PipelineLink, Topology
 from lagwatch.config import LagwatchConfig
 from lagwatch.daemon import Daemon
-from store import Sample
+from tests.alerting import GroupVerdicts
 from tests.integration.conftest import devstack
 from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
 
 INTERVAL = 2.0
-
-
-class GroupVerdicts:
-    """Yields consumer-group status and lag as the Kafka collector does, from ``groups``."""
-
-    def __init__(self, cluster: str, groups: dict[str, tuple[int, float]]) -> None:
-        self.name = f"kafka:{cluster}"
-        self.cluster = cluster
-        self.interval = INTERVAL
-        self.timeout = 2.0
-        self.groups = groups
-
-    def collect(self) -> Iterable[Sample]:
-        now = time.time()
-        for group, (status, lag) in list(self.groups.items()):
-            note = f"no commit for {lag:.0f}s" if status == 3 else None
-            yield Sample.of("lagwatch_kafka_group_status", status, now, note=note,
-                            cluster=self.cluster, group=group)  # fmt: skip
-            yield Sample.of("lagwatch_kafka_group_max_lag_seconds", lag, now,
-                            cluster=self.cluster, group=group)  # fmt: skip
-
-    def check(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def daemon_config(
@@ -90,25 +64,27 @@ def test_a_consumer_group_stops_then_resumes(
     trigger within one collection interval + 5 s; when it resumes, one resolve each."""
     slack, pd = receivers
     daemon = Daemon(daemon_config(tmp_path, slack, pd))
-    groups = {"search-indexer": (0, 1.0), "fraud-scorer": (0, 1.0)}
-    daemon.collectors = [GroupVerdicts("main", groups)]
+    groups = GroupVerdicts("main", INTERVAL, {"search-indexer": (0, 1.0), "fraud-scorer": (0, 1.0)})
+    daemon.collectors = [groups]
     daemon.start()
     try:
         time.sleep(2 * INTERVAL)
         assert slack.received == [] and pd.received == []
         stopped_at = time.time()
-        groups["search-indexer"] = (3, 240.0)
+        groups.set("search-indexer", 3, 240.0)
         [message] = slack.wait_for(1, timeout=INTERVAL + 5)
         [trigger] = pd.wait_for(1, timeout=INTERVAL + 5)
         assert message.at - stopped_at <= INTERVAL + 5
         assert trigger.at - stopped_at <= INTERVAL + 5
-        assert message.body["blocks"][0]["text"]["text"] == "[FIRING] KafkaGroupStopped cluster=main"
+        assert (
+            message.body["blocks"][0]["text"]["text"] == "[FIRING] KafkaGroupStopped cluster=main"
+        )
         assert trigger.body["event_action"] == "trigger"
         assert trigger.body["payload"]["component"] == "search-indexer"
         time.sleep(3 * INTERVAL)
         assert (len(slack.received), len(pd.received)) == (1, 1), "still stopped: no repeats"
 
-        groups["search-indexer"] = (0, 1.0)
+        groups.set("search-indexer", 0, 1.0)
         slack.wait_for(2, timeout=INTERVAL + 3 + 5)
         pd.wait_for(2, timeout=INTERVAL + 3 + 5)
         time.sleep(2 * INTERVAL)
@@ -180,8 +156,8 @@ def test_a_source_stops_one_source_down_alert_and_no_lag_alerts_for_its_pipeline
         PipelineLink("orders", source="orders-db", cluster="main", groups=("search-indexer",)),
         PipelineLink("billing", source="billing-db", cluster="main", groups=("ledger",)),
     ])  # fmt: skip
-    groups = {"search-indexer": (0, 1.0), "ledger": (0, 1.0)}
-    daemon.collectors.append(GroupVerdicts("main", groups))
+    groups = GroupVerdicts("main", INTERVAL, {"search-indexer": (0, 1.0), "ledger": (0, 1.0)})
+    daemon.collectors.append(groups)
     daemon.start()
     try:
         time.sleep(2 * INTERVAL)
@@ -191,13 +167,14 @@ def test_a_source_stops_one_source_down_alert_and_no_lag_alerts_for_its_pipeline
         runas = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         subprocess.run([*runas, str(pg_ctl), "-D", str(data), "-m", "fast", "stop"], check=True,
                        capture_output=True)  # fmt: skip
-        groups["search-indexer"] = (0, 300.0)
-        groups["ledger"] = (0, 300.0)
+        groups.set("search-indexer", 0, 300.0)
+        groups.set("ledger", 0, 300.0)
         slack.wait_for(2, timeout=20)
         time.sleep(3 * INTERVAL)
         told = sorted(
             (a["alert"], a["labels"].get("collector") or a["labels"].get("group"))
-            for e in pd.received for a in e.body["payload"]["custom_details"]["firing"]
+            for e in pd.received
+            for a in e.body["payload"]["custom_details"]["firing"]
         )
         assert told == [("CollectorDown", "postgres:orders-db")]
         titles = sorted(m.body["blocks"][0]["text"]["text"] for m in slack.received)
@@ -205,6 +182,8 @@ def test_a_source_stops_one_source_down_alert_and_no_lag_alerts_for_its_pipeline
         lag = next(m for m in slack.received if "KafkaGroupLagHigh" in m.body["text"])
         assert "group=ledger" in lag.body["text"] and "search-indexer" not in str(lag.body)
         muted = [s for s in daemon.alerts.engine.states.values() if s.muted]
-        assert [(s.rule, s.labels["group"]) for s in muted] == [("KafkaGroupLagHigh", "search-indexer")]
+        assert [(s.rule, s.labels["group"]) for s in muted] == [
+            ("KafkaGroupLagHigh", "search-indexer")
+        ]
     finally:
         daemon.stop()

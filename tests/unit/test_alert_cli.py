@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,11 +29,27 @@ def test_rules_test_prints_what_would_fire_and_when() -> None:
     assert lines[0].startswith("2 rules over 300 samples")
     events = [line.split()[:3] for line in lines[1:-1]]
     assert events == [
-        ["2023-11-14T22:15:20Z", "FIRING", 'SearchIndexerStopped{cluster="main",group="search-indexer"}'],
-        ["2023-11-14T22:17:10Z", "PENDING", 'AnyGroupBehind{cluster="main",group="search-indexer"}'],
+        [
+            "2023-11-14T22:15:20Z",
+            "FIRING",
+            'SearchIndexerStopped{cluster="main",group="search-indexer"}',
+        ],
+        [
+            "2023-11-14T22:17:10Z",
+            "PENDING",
+            'AnyGroupBehind{cluster="main",group="search-indexer"}',
+        ],
         ["2023-11-14T22:17:40Z", "FIRING", 'AnyGroupBehind{cluster="main",group="search-indexer"}'],
-        ["2023-11-14T22:19:20Z", "RESOLVED", 'AnyGroupBehind{cluster="main",group="search-indexer"}'],
-        ["2023-11-14T22:19:20Z", "RESOLVED", 'SearchIndexerStopped{cluster="main",group="search-indexer"}'],
+        [
+            "2023-11-14T22:19:20Z",
+            "RESOLVED",
+            'AnyGroupBehind{cluster="main",group="search-indexer"}',
+        ],
+        [
+            "2023-11-14T22:19:20Z",
+            "RESOLVED",
+            'SearchIndexerStopped{cluster="main",group="search-indexer"}',
+        ],
     ]
     assert "no commit for 10s while 183 messages wait" in lines[1]
     assert lines[-1] == "would fire: AnyGroupBehind, SearchIndexerStopped"
@@ -40,7 +57,9 @@ def test_rules_test_prints_what_would_fire_and_when() -> None:
 
 def test_rules_test_names_the_file_line_of_a_bad_rule(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - name: Ok\n    expr: up == 0\n  - name: Bad\n    expr: up{a=b} > 1\n")
+    rules.write_text(
+        "rules:\n  - name: Ok\n    expr: up == 0\n  - name: Bad\n    expr: up{a=b} > 1\n"
+    )
     out = lagwatch("rules", "test", str(rules), "--data", str(SAMPLES / "group_stops.jsonl"))
     assert out.returncode == 2
     assert out.stderr.startswith(f"error: {rules}:5: rules[1].expr: cannot read the label matchers")
@@ -100,3 +119,21 @@ def test_alert_config_errors_name_the_line(tmp_path: Path) -> None:
     out = lagwatch("check", "-c", str(config))
     assert out.returncode == 2
     assert f"{config}:1: alerts: routes name receivers that are not defined: oncall" in out.stderr
+
+
+def test_rules_test_reads_the_configured_store_without_data(tmp_path: Path) -> None:
+    """Given the incident in a store (shifted to the last 10 minutes), the replay finds it."""
+    from alerts.replay import read_samples
+    from store import Sample
+    from store.sqlite import SqliteStore
+
+    samples = read_samples((SAMPLES / "group_stops.jsonl").read_text().splitlines(), "sample")
+    shift = time.time() - max(s.ts for s in samples) - 1
+    store = SqliteStore(tmp_path / "lagwatch.db")
+    store.write([Sample(s.name, s.labels, s.value, s.ts + shift, s.note) for s in samples])
+    store.close()
+    config = tmp_path / "lagwatch.yaml"
+    config.write_text(f"store: {{url: 'sqlite:///{tmp_path}/lagwatch.db'}}\n")
+    out = lagwatch("rules", "test", str(SAMPLES / "rules.yaml"), "-c", str(config), "--since", "1h")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "would fire: AnyGroupBehind, SearchIndexerStopped"

@@ -86,7 +86,9 @@ def test_slack_and_pagerduty_payloads_field_by_field(
     where, value, since, severity = (f["text"] for f in section["fields"])
     assert where == "*Where*\n`cluster=main group=search`"
     assert value == "*Value*\n3 (threshold == 3)"
-    assert re.fullmatch(r"\*Since\*\n<!date\^\d+\^\{date_short_pretty\} \{time_secs\}\|[\d-]+ [\d:]+ UTC>", since)
+    assert re.fullmatch(
+        r"\*Since\*\n<!date\^\d+\^\{date_short_pretty\} \{time_secs\}\|[\d-]+ [\d:]+ UTC>", since
+    )
     assert severity == "*Severity*\npage"
     assert links == {"type": "context", "elements": [{"type": "mrkdwn", "text":
         "<https://runbooks.example/lagwatch#kafkagroupstopped|Runbook> · "
@@ -97,8 +99,20 @@ def test_slack_and_pagerduty_payloads_field_by_field(
     )
 
     e = event.body
-    assert set(e) == {"routing_key", "event_action", "dedup_key", "client", "client_url", "payload", "links"}
-    assert (e["routing_key"], e["event_action"], e["client"]) == ("R0UT1NGKEY", "trigger", "lagwatch")
+    assert set(e) == {
+        "routing_key",
+        "event_action",
+        "dedup_key",
+        "client",
+        "client_url",
+        "payload",
+        "links",
+    }
+    assert (e["routing_key"], e["event_action"], e["client"]) == (
+        "R0UT1NGKEY",
+        "trigger",
+        "lagwatch",
+    )
     assert re.fullmatch(r"lagwatch/oncall/[0-9a-f]{20}", e["dedup_key"])
     assert e["client_url"] == "http://127.0.0.1:8501"
     p = e["payload"]
@@ -112,7 +126,11 @@ def test_slack_and_pagerduty_payloads_field_by_field(
     [firing] = p["custom_details"]["firing"]
     assert firing["labels"] == {"alertname": "KafkaGroupStopped", "cluster": "main", "group": "search",
                                 "severity": "page"}  # fmt: skip
-    assert (firing["value"], firing["description"], firing["note"]) == ("3 (threshold == 3)", NOTE, NOTE)
+    assert (firing["value"], firing["description"], firing["note"]) == (
+        "3 (threshold == 3)",
+        NOTE,
+        NOTE,
+    )
     assert [link["text"].split(":")[0] for link in e["links"]] == ["Runbook", "Dashboard"]
     assert e["links"][1]["href"] == "http://127.0.0.1:8501/kafka?cluster=main&group=search"
 
@@ -122,7 +140,10 @@ def test_slack_and_pagerduty_payloads_field_by_field(
     run_until(h, lambda: len(slack.received) == 2 and len(pd.received) == 2)
     assert pd.received[1].body == {"routing_key": "R0UT1NGKEY", "event_action": "resolve",
                                    "dedup_key": e["dedup_key"]}  # fmt: skip
-    assert slack.received[1].body["blocks"][0]["text"]["text"] == "[RESOLVED] KafkaGroupStopped cluster=main"
+    assert (
+        slack.received[1].body["blocks"][0]["text"]["text"]
+        == "[RESOLVED] KafkaGroupStopped cluster=main"
+    )
     assert "resolved <!date^" in slack.received[1].body["blocks"][1]["fields"][2]["text"]
     h.close()
 

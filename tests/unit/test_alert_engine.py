@@ -202,7 +202,9 @@ def test_flapping_alert_is_told_once_as_flapping_then_held(tmp_path: Path) -> No
     ]
 
 
-def test_routes_pick_receivers_and_a_broken_receiver_hears_nothing_of_itself(tmp_path: Path) -> None:
+def test_routes_pick_receivers_and_a_broken_receiver_hears_nothing_of_itself(
+    tmp_path: Path,
+) -> None:
     cfg = config(
         receivers=[{"name": "team", "log": {}}, {"name": "oncall", "log": {}}],
         routes=[{"match": {"severity": "page"}, "receiver": "oncall", "continue": True},
@@ -222,4 +224,22 @@ def test_routes_pick_receivers_and_a_broken_receiver_hears_nothing_of_itself(tmp
         "oncall": ["GroupStopped"],
         "team": ["GroupStopped", "LagHigh", "ReceiverBroken"],
     }
+    h.close()
+
+
+def test_a_stopped_group_is_paged_once_not_again_as_lagging(tmp_path: Path) -> None:
+    """The built-in pack with its default inhibitions: STOP pages, the group's lag stays muted."""
+    h = Harness(
+        tmp_path, {"disable": ["CollectorSilent"], "receivers": [{"name": "log", "log": {}}]}
+    )
+    h.write(STATUS, 3, note="no commit for 9m", cluster="main", group="a")
+    h.write(LAG, 900, cluster="main", group="a")
+    h.write(LAG, 900, cluster="main", group="b")
+    h.cycle(T0)
+    h.write(STATUS, 3, note="no commit for 15m", cluster="main", group="a")
+    h.write(LAG, 1300, cluster="main", group="a")
+    h.write(LAG, 1300, cluster="main", group="b")
+    h.cycle(T0 + 360)  # KafkaGroupLagHigh's `for: 5m` has passed
+    told_alerts = sorted((a.name, a.labels["group"]) for n in told(h) for a in n.alerts)
+    assert told_alerts == [("KafkaGroupLagHigh", "b"), ("KafkaGroupStopped", "a")]
     h.close()
