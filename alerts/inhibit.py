@@ -41,11 +41,23 @@ DEFAULT_INHIBIT = [
     # A collector that is down (or about to be declared down) speaks for everything
     # read through it: its per-series no-data alerts and the lag of its pipelines.
     InhibitRule(source_match={"alertname": "CollectorDown"}, equal=["origin"]),
-    # A stopped or stalled group lags too; the page already says so.
+    # The worse state of one thing already says what the lesser one would:
+    # a stopped group lags, a lost or unreserved slot has no time left, a lost
+    # binlog reader is past its purge time.
     InhibitRule(
         source_match_re={"alertname": "KafkaGroupStopped|KafkaGroupStalled"},
         target_match={"alertname": "KafkaGroupLagHigh"},
         equal=["cluster", "group"],
+    ),
+    InhibitRule(
+        source_match_re={"alertname": "PgSlotLost|PgSlotUnreserved"},
+        target_match={"alertname": "PgSlotTimeToLossShort"},
+        equal=["source", "slot"],
+    ),
+    InhibitRule(
+        source_match={"alertname": "MysqlBinlogReaderLost"},
+        target_match={"alertname": "MysqlBinlogPurgeSoon"},
+        equal=["source", "reader"],
     ),
 ]
 

@@ -22,6 +22,7 @@ from alerts.build import build_service
 from alerts.service import AlertService
 from alerts.topology import Topology, links_from
 from collectors.base import Collector, CollectorContext
+from collectors.probe import build_pipeline_collectors
 from collectors.registry import build_collectors
 from collectors.runner import Runner, RunResult
 from lagwatch.config import LagwatchConfig
@@ -47,13 +48,15 @@ class Daemon:
         self.context = CollectorContext(store=reader)
         self.collectors: list[Collector] = build_collectors(
             config.sources, config.kafka, self.context
+        ) + build_pipeline_collectors(
+            config.pipelines, config.probes, config.sources, config.kafka, self.context
         )
         self.alerts: AlertService | None = None
         if config.alerts.enabled:
             # The engine evaluates right after each collection cycle; its samples go through
             # the runner like every other sample. Pipelines (when configured) tell it which
             # source each consumer group depends on.
-            topology = Topology(links_from(getattr(config, "pipelines", [])))
+            topology = Topology(links_from(config.pipelines))
             self.alerts = build_service(
                 config.alerts, self.store, self.runner.submit, self.redact, topology
             )
@@ -76,8 +79,13 @@ class Daemon:
     def _maintain(self) -> None:
         if not self.runner.flush():
             return
+        now = time.time()
         try:
-            self.store.maintain(time.time())
+            self.store.maintain(now)
+            for collector in self.collectors:
+                retention: dict[str, float] = getattr(collector, "record_retention", {})
+                for namespace, keep in retention.items():
+                    self.store.delete_records(namespace, older_than=now - keep)
         except StoreUnavailable as exc:
             log.warning("store maintenance skipped: %s", self.redact(str(exc)))
 
