@@ -20,10 +20,10 @@ from alerts.builtin import effective_rules
 from alerts.config import AlertsConfig
 from alerts.grouping import GroupState, decide
 from alerts.inhibit import DEFAULT_INHIBIT, Candidate, Inhibition, inhibited
-from alerts.notifiers.base import AlertView, Notification
-from alerts.outbox import OUTBOX, outbox_record
+from alerts.notifiers.base import AlertView
+from alerts.outbox import outbox_record
 from alerts.routing import Destination, GroupPolicy, group_key, group_labels, route
-from alerts.rules import Observation, Rule, Threshold, compile_rule
+from alerts.rules import Observation, Rule, compile_rule
 from alerts.silences import Silence, list_silences, silenced_by
 from alerts.state import (
     FIRING,
@@ -35,7 +35,7 @@ from alerts.state import (
     fingerprint,
     step,
 )
-from alerts.template import Context, render
+from alerts.telling import Teller
 from alerts.topology import Topology
 from alerts.view import DataView, LiveView, RangeCache
 from store import Record, Sample, Store, StoreUnavailable
@@ -49,24 +49,6 @@ EVALUATION = "lagwatch_alert_evaluation_seconds"
 RULES_FAILING = "lagwatch_alert_rules_failing"
 # A firing alert's value is saved at least this often even when nothing else changes.
 REFRESH_RECORD = 60.0
-
-
-def _unit(rule: Rule) -> str:
-    """Return how a rule's values read: seconds, bytes, a burn ratio, or plain numbers."""
-    c = rule.config
-    if c.burn_rate is not None:
-        return "ratio"
-    if c.absent is not None or c.predict is not None:
-        return "seconds"
-    kind = rule.kind
-    if isinstance(kind, Threshold) and kind.expr.function in ("increase", "rate", "delta"):
-        return ""
-    if isinstance(kind, Threshold) and kind.expr.aggregation == "count":
-        return ""
-    metric = kind.metrics()[0]
-    return (
-        "seconds" if metric.endswith("_seconds") else "bytes" if metric.endswith("_bytes") else ""
-    )
 
 
 class Engine:
@@ -90,7 +72,7 @@ class Engine:
             else [compile_rule(r, self.topology) for r in effective_rules(config)]
         )
         self.by_name = {r.name: r for r in self.rules}
-        self.units = {r.name: _unit(r) for r in self.rules}
+        self.teller = Teller(config, self.by_name)
         self.flap = FlapPolicy(config.flap.window, config.flap.changes)
         self.defaults = GroupPolicy(
             tuple(config.group_by), config.group_wait, config.group_interval, config.repeat_interval
@@ -232,31 +214,10 @@ class Engine:
                 continue
             if before is None or after.key_fields() != before.key_fields():
                 if after.state != RESOLVED:  # a resolve keeps the words it fired with
-                    after = replace(after, annotations=self._annotations(after))
+                    after = replace(after, annotations=self.teller.annotations(after))
                 self._saved_at.pop(fp, None)
             self.states[fp] = after
         return removed
-
-    def _annotations(self, state: AlertState) -> dict[str, str]:
-        rule = self.by_name.get(state.rule)
-        if rule is None:
-            return state.annotations
-        ctx = Context(
-            state.labels,
-            state.value,
-            state.threshold,
-            state.note,
-            self.config.dashboard_url.rstrip("/"),
-            self.config.runbook_url,
-            rule.config.for_,
-        )
-        out = {}
-        for key, text in rule.config.annotations.items():
-            value = render(text, ctx).strip()
-            if key.endswith("_url") and not value.startswith(("http://", "https://")):
-                continue  # no dashboard or runbook base configured: leave the link out
-            out[key] = value
-        return out
 
     def _mute(self, silences: Sequence[Silence], now: float) -> None:
         holding = [
@@ -297,29 +258,9 @@ class Engine:
 
     # -- groups and the outbox -------------------------------------------------
 
-    def view_of(self, state: AlertState) -> AlertView:
-        """Return how notifications tell ``state``."""
-        return AlertView(
-            fingerprint=state.fingerprint,
-            name=state.rule,
-            labels=state.labels,
-            state=state.state,
-            severity=state.labels.get("severity", "warning"),
-            value=state.value,
-            threshold=state.threshold,
-            op=state.op,
-            unit=self.units.get(state.rule, ""),
-            active_since=state.active_since,
-            fired_at=state.fired_at,
-            resolved_at=state.resolved_at,
-            flapping=state.flapping,
-            note=state.note,
-            annotations=self._annotations(state) if state.state == FIRING else state.annotations,
-        )
-
     def _view_by_fp(self, fp: str) -> AlertView | None:
         state = self.states.get(fp)
-        return None if state is None else self.view_of(state)
+        return None if state is None else self.teller.view_of(state)
 
     def _settle(self, now: float) -> tuple[list[Record], list[str]]:
         drafts: dict[str, tuple[Destination, dict[str, str], dict[str, str]]] = {}
@@ -358,7 +299,7 @@ class Engine:
                 policy,
                 self.send_resolved.get(group.receiver, True),
                 now,
-                self._silence_hint(group.labels),
+                self.teller.silence_hint(group.labels),
                 self.config.dashboard_url,
             )
             if outcome.notification is not None:
@@ -372,10 +313,6 @@ class Engine:
                 if outcome.changed:
                     records.append(Record(GROUPS, key, now, outcome.group.to_json()))
         return records, deletes
-
-    def _silence_hint(self, labels: dict[str, str]) -> str:
-        matchers = " ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "severity")
-        return f'lagwatch silence add {matchers} --for 2h --comment "…"'
 
     def _persist(
         self, records: list[Record], removed: list[str], deletes: list[str], now: float
@@ -410,9 +347,3 @@ class Engine:
                     )
                 )
         return out
-
-    def queued(self) -> list[Notification]:
-        """Return the notifications waiting in the outbox (for tests and the CLI)."""
-        return [
-            Notification.from_json(r.body["notification"]) for r in self.store.list_records(OUTBOX)
-        ]
