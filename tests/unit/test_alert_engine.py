@@ -243,3 +243,17 @@ def test_a_stopped_group_is_paged_once_not_again_as_lagging(tmp_path: Path) -> N
     told_alerts = sorted((a.name, a.labels["group"]) for n in told(h) for a in n.alerts)
     assert told_alerts == [("KafkaGroupLagHigh", "b"), ("KafkaGroupStopped", "a")]
     h.close()
+
+
+def test_pipelines_from_the_config_become_the_engines_topology() -> None:
+    from alerts.topology import Topology, links_from
+    from collectors.pipeline import PipelineConfig
+
+    pipe = PipelineConfig.model_validate(
+        {"name": "orders", "source": "orders-db", "slot": "dbz", "kafka": "main",
+         "topic": "dbz.orders", "groups": ["search"], "slo": {"freshness": "5s", "objective": 99.5}}
+    )  # fmt: skip
+    [link] = links_from([pipe])
+    assert link == PipelineLink("orders", "orders-db", "main", ("search",), 5.0, 99.5)
+    origins = Topology([link]).origins({"cluster": "main", "group": "search"})
+    assert origins == {"cluster:main", "source:orders-db"}
