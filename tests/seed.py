@@ -338,3 +338,10 @@ def write_config(folder: Path, empty: bool = False) -> Path:
 
 if __name__ == "__main__":
     main()
+
+
+def store_config_of(config: Path) -> Any:
+    """Return the store section of a config file."""
+    from lagwatch.config import load
+
+    return load(config).store

@@ -71,24 +71,45 @@ def parse_matchers(text: str) -> list[Matcher]:
     return out
 
 
-@st.dialog("Create this silence?")
+# A confirmation waits in session state, so the dialog stays open across reruns
+# until it is confirmed, cancelled or dismissed.
+PENDING_CREATE, PENDING_EXPIRE = "_pending_silence", "_pending_expire"
+
+
+def _forget() -> None:
+    st.session_state.pop(PENDING_CREATE, None)
+    st.session_state.pop(PENDING_EXPIRE, None)
+
+
+@st.dialog("Create this silence?", on_dismiss=_forget)
 def confirm_create(matchers: list[Matcher], comment: str, author: str, seconds: float) -> None:
     matching = [a for a in data.alerts() if a.state != "resolved"
                 and all(m.matches(a.labels) for m in matchers)]
-    st.write(f"Silence {', '.join(map(str, matchers))} for **{fmt.duration(seconds)}** "
-             f"(until {fmt.clock(data.now() + seconds)}).")
-    st.write(f"It matches {len(matching)} active alert(s) now: "
-             + (", ".join(sorted({a.rule for a in matching})) or "none"))
-    if st.button("Create silence", type="primary", key="_confirm_create"):
+    st.markdown(f"Silence {', '.join(map(str, matchers))} for **{fmt.duration(seconds)}** "
+                f"(until {fmt.clock(data.now() + seconds)}).")
+    st.markdown(f"It matches {len(matching)} active alert(s) now: "
+                + (", ".join(sorted({a.rule for a in matching})) or "none"))
+    left, right = st.columns(2)
+    if left.button("Create silence", type="primary", key="_confirm_create"):
         data.create_silence(matchers, comment, author, seconds)
+        _forget()
+        st.rerun()
+    if right.button("Cancel", key="_cancel_create"):
+        _forget()
         st.rerun()
 
 
-@st.dialog("Expire this silence?")
+@st.dialog("Expire this silence?", on_dismiss=_forget)
 def confirm_expire(silence: Silence) -> None:
-    st.write(f"Expire {', '.join(map(str, silence.matchers))} now? Alerts it hides notify again.")
-    if st.button("Expire now", type="primary", key="_confirm_expire"):
+    st.markdown(f"Expire {', '.join(map(str, silence.matchers))} now? "
+                "Alerts it hides will notify again.")
+    left, right = st.columns(2)
+    if left.button("Expire now", type="primary", key="_confirm_expire"):
         data.expire_silence(silence)
+        _forget()
+        st.rerun()
+    if right.button("Cancel", key="_cancel_expire"):
+        _forget()
         st.rerun()
 
 
@@ -113,7 +134,7 @@ def silence_form() -> None:
     except ValueError as exc:
         st.error(f"Cannot create the silence: {exc}")
         return
-    confirm_create(matchers, comment.strip(), author.strip(), seconds)
+    st.session_state[PENDING_CREATE] = (matchers, comment.strip(), author.strip(), seconds)
 
 
 def silences_section() -> None:
@@ -131,8 +152,14 @@ def silences_section() -> None:
             left.markdown(f"**{', '.join(map(str, s.matchers))}** — {state}")
             left.caption(f"{s.comment} — {s.author}, created {fmt.clock(s.created_at)}")
             if active and right.button("Expire…", key=f"_expire_{s.id}"):
-                confirm_expire(s)
+                st.session_state[PENDING_EXPIRE] = s.id
     silence_form()
+    if PENDING_CREATE in st.session_state:
+        confirm_create(*st.session_state[PENDING_CREATE])
+    elif PENDING_EXPIRE in st.session_state:
+        chosen = [s for s in found if s.id == st.session_state[PENDING_EXPIRE]]
+        if chosen:
+            confirm_expire(chosen[0])
 
 
 def body() -> None:
