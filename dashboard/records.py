@@ -145,6 +145,21 @@ class Matcher:
         return f'{self.name}{"=~" if self.regex else "="}"{self.value}"'
 
 
+def parse_matchers(text: str) -> list[Matcher]:
+    """Return matchers from lines of name=value or name=~regex; raise ValueError naming the bad one."""
+    out = []
+    for line in filter(None, (part.strip() for part in text.replace(",", "\n").splitlines())):
+        regex = "=~" in line
+        name, _, value = line.partition("=~" if regex else "=")
+        name, value = name.strip(), value.strip().strip('"')
+        if not name or not value:
+            raise ValueError(f"'{line}' is not name=value or name=~regex")
+        out.append(Matcher(name, value, regex))
+    if not out:
+        raise ValueError("add at least one matcher, e.g. group=ledger-writer")
+    return out
+
+
 @dataclass(frozen=True)
 class Silence:
     """A silence: alerts whose labels match every matcher are not notified until it ends."""

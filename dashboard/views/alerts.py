@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, examples, fmt, model, ui
-from dashboard.records import Alert, Matcher, Silence
+from dashboard.records import Alert, Matcher, Silence, parse_matchers
 from store.types import parse_duration
 
 SEVERITY = {"page": model.CRIT, "critical": model.CRIT, "warning": model.WARN}
@@ -54,21 +54,6 @@ def history(window: data.Window) -> None:
         ],
         status="change",
     )
-
-
-def parse_matchers(text: str) -> list[Matcher]:
-    """Return matchers from lines of name=value or name=~regex; raise ValueError naming the bad one."""
-    out = []
-    for line in filter(None, (part.strip() for part in text.replace(",", "\n").splitlines())):
-        regex = "=~" in line
-        name, _, value = line.partition("=~" if regex else "=")
-        name, value = name.strip(), value.strip().strip('"')
-        if not name or not value:
-            raise ValueError(f"'{line}' is not name=value or name=~regex")
-        out.append(Matcher(name, value, regex))
-    if not out:
-        raise ValueError("add at least one matcher, e.g. group=ledger-writer")
-    return out
 
 
 # A confirmation waits in session state, so the dialog stays open across reruns
