@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from dashboard import fmt
 from store import open_store
 from tests import seed
-from tests.browser import READY, chromium, dashboard_server
+from tests.browser import DRAWN, READY, chromium, dashboard_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -54,7 +54,7 @@ def page(browser: Browser) -> Iterator[Page]:
 def open_page(page: Page, url: str, shot: str) -> None:
     page.goto(url)
     page.wait_for_selector(READY, timeout=120_000)
-    page.wait_for_timeout(500)  # let Plotly finish drawing before the screenshot
+    page.wait_for_function(DRAWN, timeout=60_000)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{shot}.png"))
     assert page.locator("[data-testid='stException']").count() == 0
