@@ -25,10 +25,10 @@ from playwright.sync_api import Browser, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard.data import TTL  # noqa: E402
-from store import open_store  # noqa: E402
-from tests import seed  # noqa: E402
-from tests.browser import DRAWN, READY, chromium, dashboard_server  # noqa: E402
+from dashboard.data import TTL
+from store import open_store
+from tests import seed
+from tests.browser import DRAWN, READY, chromium, dashboard_server
 
 PAGES = {"overview": "", "kafka": "kafka"}
 
@@ -74,8 +74,19 @@ def measure(browser: Browser, url: str, loads: int, cold: bool) -> list[float]:
 
 def line(metric: str, value: float, unit: str, baseline: str, base: float | None) -> None:
     ratio = round(value / base, 2) if base else None
-    print(json.dumps({"bench": "dashboard", "metric": metric, "value": round(value, 3),
-                      "unit": unit, "baseline": baseline, "ratio": ratio}), flush=True)
+    print(
+        json.dumps(
+            {
+                "bench": "dashboard",
+                "metric": metric,
+                "value": round(value, 3),
+                "unit": unit,
+                "baseline": baseline,
+                "ratio": ratio,
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -96,8 +107,11 @@ def main() -> None:
         schema_only = open_store(seed.store_config_of(empty))
         schema_only.latest()
         schema_only.close()
-        with (dashboard_server(full) as full_url, dashboard_server(empty) as empty_url,
-              sync_playwright() as p):
+        with (
+            dashboard_server(full) as full_url,
+            dashboard_server(empty) as empty_url,
+            sync_playwright() as p,
+        ):
             browser = chromium(p)
             for name, path in PAGES.items():
                 for cold in (True, False):
@@ -106,8 +120,13 @@ def main() -> None:
                     got = measure(browser, f"{full_url}/{path}", args.loads, cold)
                     label = f"same page on an empty store, {kind}, same run"
                     line(f"{name}_render_p95_{kind}", p95(got), "s", label, p95(base))
-                    line(f"{name}_render_p50_{kind}", statistics.median(got), "s", label,
-                         statistics.median(base))
+                    line(
+                        f"{name}_render_p50_{kind}",
+                        statistics.median(got),
+                        "s",
+                        label,
+                        statistics.median(base),
+                    )
             browser.close()
 
 

@@ -44,15 +44,32 @@ def _alerts_title() -> str:
 
 pages = {
     "Health": [
-        st.Page("views/overview.py", title="Overview", icon=":material/monitor_heart:", url_path="overview", default=True),
-        st.Page("views/alerts.py", title=_alerts_title(), icon=":material/notifications_active:", url_path="alerts"),
+        st.Page(
+            "views/overview.py",
+            title="Overview",
+            icon=":material/monitor_heart:",
+            url_path="overview",
+            default=True,
+        ),
+        st.Page(
+            "views/alerts.py",
+            title=_alerts_title(),
+            icon=":material/notifications_active:",
+            url_path="alerts",
+        ),
     ],
     "Pipelines": [
-        st.Page("views/pipeline.py", title="Pipeline", icon=":material/route:", url_path="pipeline"),
+        st.Page(
+            "views/pipeline.py", title="Pipeline", icon=":material/route:", url_path="pipeline"
+        ),
     ],
     "Hops": [
-        st.Page("views/postgres.py", title="PostgreSQL", icon=":material/database:", url_path="postgres"),
-        st.Page("views/mysql.py", title="MySQL / MariaDB", icon=":material/storage:", url_path="mysql"),
+        st.Page(
+            "views/postgres.py", title="PostgreSQL", icon=":material/database:", url_path="postgres"
+        ),
+        st.Page(
+            "views/mysql.py", title="MySQL / MariaDB", icon=":material/storage:", url_path="mysql"
+        ),
         st.Page("views/kafka.py", title="Kafka", icon=":material/forum:", url_path="kafka"),
         st.Page("views/outbox.py", title="Outbox", icon=":material/outbox:", url_path="outbox"),
     ],

@@ -57,9 +57,7 @@ def hop_latency(pipeline: str, quantile: str = "p95") -> dict[str, float]:
         labels = value.label_dict
         q = model.quantile_name(labels.get("quantile", "max"))
         by_hop.setdefault(labels.get("hop", "?"), {})[q] = value.value
-    return {
-        hop: qs.get(quantile, max(qs.values())) for hop, qs in by_hop.items() if qs
-    }
+    return {hop: qs.get(quantile, max(qs.values())) for hop, qs in by_hop.items() if qs}
 
 
 def probes_lost(pipeline: str, window: data.Window) -> dict[str, float]:

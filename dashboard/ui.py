@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data, fmt
@@ -160,16 +162,49 @@ CELL = {
 HEALTH = "_health"
 
 
-def table(rows: list[dict[str, object]], status: str | None = None, **options: object) -> None:
+def table(rows: Sequence[Mapping[str, Any]], status: str | None = None, **options: Any) -> None:
     """Show rows as a table; a row's ``_health`` colours its ``status`` column."""
-    import pandas as pd
-
     frame = pd.DataFrame(rows)
     healths = list(frame.pop(HEALTH)) if HEALTH in frame else []
     if status and healths:
         styled = frame.style.apply(
-            lambda col: [CELL.get(h, "") for h in healths] if col.name == status else [""] * len(col)
+            lambda col: (
+                [CELL.get(h, "") for h in healths] if col.name == status else [""] * len(col)
+            )
         )
-        st.dataframe(styled, hide_index=True, **options)  # type: ignore[arg-type]
+        st.dataframe(styled, hide_index=True, **options)
     else:
-        st.dataframe(frame, hide_index=True, **options)  # type: ignore[arg-type]
+        st.dataframe(frame, hide_index=True, **options)
+
+
+def chart_grid(figures: Sequence[tuple[str, Any]], columns: int = 2) -> None:
+    """Draw Plotly figures side by side, ``columns`` per row; each item is (key, figure)."""
+    for i in range(0, len(figures), columns):
+        for column, (key, figure) in zip(
+            st.columns(columns), figures[i : i + columns], strict=False
+        ):
+            column.plotly_chart(figure, key=key)
+
+
+def pick_source(kind: str, metric: str, what: str, example: str) -> str | None:
+    """Return the source to show (configured or seen in ``metric``); say so when there is none.
+
+    Draws the source picker (when there are several), its name, masked DSN and
+    the collector's error when its last run failed.
+    """
+    configured = {s.name: s for s in data.sources(kind)}
+    names = sorted(set(configured) | {v.label_dict.get("source", "") for v in data.latest(metric)})
+    if not names:
+        not_configured(what, f"sources: - kind: {kind}", example)
+        return None
+    source = (choice("Source", names, "source") if len(names) > 1 else None) or names[0]
+    st.header(source)
+    info = configured.get(source)
+    st.caption(f"DSN `{info.dsn}`" if info else "not in the config (seen in the store)")
+    up = data.latest("lagwatch_collector_up", collector=f"{kind}:{source}")
+    if up and up[0].value < 1:
+        st.error(
+            f"Collector failing: {data.redact(up[0].note or 'no error text')}",
+            icon=":material/power_off:",
+        )
+    return source

@@ -86,7 +86,9 @@ class Writer:
 
 def _collectors(w: Writer, items: list[dict[str, Any]]) -> None:
     for c in items:
-        w.curve("lagwatch_collector_up", c["up"], step=True, note=c.get("error"), collector=c["name"])
+        w.curve(
+            "lagwatch_collector_up", c["up"], step=True, note=c.get("error"), collector=c["name"]
+        )
         w.curve("lagwatch_collector_duration_seconds", c["duration"], 0.2, collector=c["name"])
 
 
@@ -227,11 +229,19 @@ def records(dataset: dict[str, Any], now: float) -> list[Record]:
                 until = p.get("hop_until", {}).get(hop)
                 lost = until is not None and start - now > until
                 end = None if lost else start + seconds * rng.uniform(0.8, 1.3)
-                spans.append({"hop": hop, "start": start, "end": end, "status": "lost" if lost else "ok"})
+                spans.append(
+                    {"hop": hop, "start": start, "end": end, "status": "lost" if lost else "ok"}
+                )
             seed_text = f"{p['name']}{i}"
             trace_id = f"{zlib.crc32(seed_text.encode()):08x}" * 4
             status = "lost" if any(s["end"] is None for s in spans) else "ok"
-            body = {"pipeline": p["name"], "trace_id": trace_id, "start": start, "status": status, "spans": spans}
+            body = {
+                "pipeline": p["name"],
+                "trace_id": trace_id,
+                "start": start,
+                "status": status,
+                "spans": spans,
+            }
             out.append(Record("probe.traces", trace_id, start, body))
     return out
 
@@ -240,8 +250,8 @@ def add_bench_groups(dataset: dict[str, Any], total_series: int) -> dict[str, An
     """Return a copy of ``dataset`` with healthy groups added until it has ``total_series``."""
     grown = copy.deepcopy(dataset)
     have = len(series_keys(grown))
-    per_group = 5 + 4 * 6  # group series + 4 partitions × (5 per partition + log end)
-    for i in range(max(0, (total_series - have) // per_group)):
+    per_group = 5 + 4 * 5  # 5 group series + 4 partitions × (4 per partition + log end)
+    for i in range(max(0, -(-(total_series - have) // per_group))):
         lag = 10 + (i * 37) % 400
         grown["kafka"]["groups"].append(
             {
@@ -276,7 +286,9 @@ def series_keys(dataset: dict[str, Any]) -> set[tuple[str, tuple[tuple[str, str]
     return {(s.name, s.labels) for s in samples(dataset, time.time(), hours=0.01)}
 
 
-def seed(store: Store, dataset: dict[str, Any], now: float | None = None, hours: float | None = None) -> int:
+def seed(
+    store: Store, dataset: dict[str, Any], now: float | None = None, hours: float | None = None
+) -> int:
     """Write the dataset into ``store`` ending at ``now``; return the number of samples."""
     now = time.time() if now is None else now
     batch: list[Sample] = []

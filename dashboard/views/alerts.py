@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from dashboard import data, examples, fmt, model, ui
@@ -11,7 +13,7 @@ from store.types import parse_duration
 SEVERITY = {"page": model.CRIT, "critical": model.CRIT, "warning": model.WARN}
 
 
-def alert_rows(alerts: list[Alert], silences: list[Silence]) -> list[dict[str, object]]:
+def alert_rows(alerts: list[Alert], silences: list[Silence]) -> list[dict[str, Any]]:
     at = data.now()
     active = [s for s in silences if s.active(at)]
     rows = []
@@ -28,7 +30,9 @@ def alert_rows(alerts: list[Alert], silences: list[Silence]) -> list[dict[str, o
                 "since": fmt.clock(a.since),
                 "labels": ", ".join(f"{k}={v}" for k, v in a.labels.items() if k != "alertname"),
                 "runbook": a.runbook_url or None,
-                ui.HEALTH: model.OK if a.state == "resolved" else SEVERITY.get(a.severity, model.WARN),
+                ui.HEALTH: model.OK
+                if a.state == "resolved"
+                else SEVERITY.get(a.severity, model.WARN),
             }
         )
     return rows
@@ -47,8 +51,11 @@ def history(window: data.Window) -> None:
                 "alert": e.rule,
                 "change": f"{e.before or '—'} → {e.after}",
                 "labels": ", ".join(f"{k}={v}" for k, v in e.labels.items() if k != "alertname"),
-                ui.HEALTH: model.CRIT if e.after == "firing" else model.OK
-                if e.after == "resolved" else model.WARN,
+                ui.HEALTH: model.CRIT
+                if e.after == "firing"
+                else model.OK
+                if e.after == "resolved"
+                else model.WARN,
             }
             for e in events
         ],
@@ -68,12 +75,19 @@ def _forget() -> None:
 
 @st.dialog("Create this silence?", on_dismiss=_forget)
 def confirm_create(matchers: list[Matcher], comment: str, author: str, seconds: float) -> None:
-    matching = [a for a in data.alerts() if a.state != "resolved"
-                and all(m.matches(a.labels) for m in matchers)]
-    st.markdown(f"Silence {', '.join(map(str, matchers))} for **{fmt.duration(seconds)}** "
-                f"(until {fmt.clock(data.now() + seconds)}).")
-    st.markdown(f"It matches {len(matching)} active alert(s) now: "
-                + (", ".join(sorted({a.rule for a in matching})) or "none"))
+    matching = [
+        a
+        for a in data.alerts()
+        if a.state != "resolved" and all(m.matches(a.labels) for m in matchers)
+    ]
+    st.markdown(
+        f"Silence {', '.join(map(str, matchers))} for **{fmt.duration(seconds)}** "
+        f"(until {fmt.clock(data.now() + seconds)})."
+    )
+    st.markdown(
+        f"It matches {len(matching)} active alert(s) now: "
+        + (", ".join(sorted({a.rule for a in matching})) or "none")
+    )
     left, right = st.columns(2)
     if left.button("Create silence", type="primary", key="_confirm_create"):
         data.create_silence(matchers, comment, author, seconds)
@@ -86,8 +100,9 @@ def confirm_create(matchers: list[Matcher], comment: str, author: str, seconds: 
 
 @st.dialog("Expire this silence?", on_dismiss=_forget)
 def confirm_expire(silence: Silence) -> None:
-    st.markdown(f"Expire {', '.join(map(str, silence.matchers))} now? "
-                "Alerts it hides will notify again.")
+    st.markdown(
+        f"Expire {', '.join(map(str, silence.matchers))} now? Alerts it hides will notify again."
+    )
     left, right = st.columns(2)
     if left.button("Expire now", type="primary", key="_confirm_expire"):
         data.expire_silence(silence)
@@ -101,7 +116,9 @@ def confirm_expire(silence: Silence) -> None:
 def silence_form() -> None:
     with st.form("new_silence", clear_on_submit=False):
         st.markdown("**New silence**")
-        text = st.text_area("Matchers (one per line)", placeholder='group=ledger-writer\npipeline=~"pay.*"')
+        text = st.text_area(
+            "Matchers (one per line)", placeholder='group=ledger-writer\npipeline=~"pay.*"'
+        )
         left, right = st.columns(2)
         duration = left.text_input("Duration", value="2h", help="e.g. 30m, 2h, 1d")
         author = right.text_input("Author")
@@ -132,8 +149,11 @@ def silences_section() -> None:
         active = s.active(at)
         with st.container(border=True):
             left, right = st.columns([5, 1])
-            state = f"active, ends in {fmt.duration(s.ends_at - at)}" if active else (
-                f"expired {fmt.ago(s.ends_at, at)}")
+            state = (
+                f"active, ends in {fmt.duration(s.ends_at - at)}"
+                if active
+                else (f"expired {fmt.ago(s.ends_at, at)}")
+            )
             left.markdown(f"**{', '.join(map(str, s.matchers))}** — {state}")
             left.caption(f"{s.comment} — {s.author}, created {fmt.clock(s.created_at)}")
             if active and right.button("Expire…", key=f"_expire_{s.id}"):
@@ -159,15 +179,20 @@ def body() -> None:
     top[1].metric("Pending", len(pending))
     top[2].metric("Active silences", sum(1 for s in silences if s.active(data.now())))
     if not data.config().alerts.receivers:
-        st.caption("No receivers configured: alerts show here but notify no one. "
-                   "Add `alerts.receivers` and `alerts.routes`.")
+        st.caption(
+            "No receivers configured: alerts show here but notify no one. "
+            "Add `alerts.receivers` and `alerts.routes`."
+        )
         with st.expander("Example"):
             st.code(examples.RECEIVERS.strip(), language="yaml")
     st.subheader("Firing and pending")
     current = [a for a in alerts if a.state != "resolved"]
     if current:
-        ui.table(alert_rows(current, silences), status="state",
-                 column_config={"runbook": st.column_config.LinkColumn(display_text="runbook")})
+        ui.table(
+            alert_rows(current, silences),
+            status="state",
+            column_config={"runbook": st.column_config.LinkColumn(display_text="runbook")},
+        )
     else:
         ui.empty("Nothing is firing or pending.")
     resolved = [a for a in alerts if a.state == "resolved"]

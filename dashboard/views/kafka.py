@@ -30,7 +30,7 @@ class GroupRow:
         return model.kafka_health(self.status)
 
 
-def _value(found: dict[tuple[str, ...], LatestValue], key: tuple[str, str]) -> float | None:
+def _value(found: dict[tuple[str, ...], LatestValue], key: tuple[str, ...]) -> float | None:
     hit = found.get(key)
     return hit.value if hit is not None else None
 
@@ -96,7 +96,9 @@ def partitions(row: GroupRow, window: data.Window) -> None:
     committed = data.latest_by(PARTITION + "committed_offset", *keys, **ids)
     status = data.latest_by(PARTITION + "status", *keys, **ids)
     log_end = data.latest_by(PARTITION + "log_end_offset", *keys, cluster=row.cluster)
-    found = sorted(set(lag) | set(committed), key=lambda k: (k[0], int(k[1]) if k[1].isdigit() else 0))
+    found = sorted(
+        set(lag) | set(committed), key=lambda k: (k[0], int(k[1]) if k[1].isdigit() else 0)
+    )
     if not found:
         ui.empty(f"No partition data for {row.group} yet.")
         return
@@ -125,16 +127,17 @@ def partitions(row: GroupRow, window: data.Window) -> None:
         labels = s.label_dict  # type: ignore[attr-defined]
         return f"{labels.get('topic')}[{labels.get('partition')}]"
 
-    left, right = st.columns(2)
-    left.plotly_chart(
-        charts.timeseries(data.series(PARTITION + "lag_messages", window, ids),
-                          "Lag per partition (messages)", "messages", label),
-        key="part_messages",
-    )
-    right.plotly_chart(
-        charts.timeseries(data.series(PARTITION + "lag_seconds", window, ids),
-                          "Lag per partition (time)", "seconds", label),
-        key="part_seconds",
+    ui.chart_grid(
+        [
+            (
+                metric,
+                charts.timeseries(data.series(PARTITION + metric, window, ids), title, unit, label),
+            )
+            for metric, title, unit in (
+                ("lag_messages", "Lag per partition (messages)", "messages"),
+                ("lag_seconds", "Lag per partition (time)", "seconds"),
+            )
+        ]
     )
     worst = max(found, key=lambda k: _value(lag, k) or 0)
     names = [f"{t}[{p}]" for t, p in found]
@@ -147,7 +150,9 @@ def partitions(row: GroupRow, window: data.Window) -> None:
     if both:
         st.plotly_chart(
             charts.timeseries(
-                both, f"{picked}: log end vs committed", "messages",
+                both,
+                f"{picked}: log end vs committed",
+                "messages",
                 lambda s: "log end" if s.name.endswith("log_end_offset") else "committed",
                 zero=False,
             ),
@@ -158,16 +163,22 @@ def partitions(row: GroupRow, window: data.Window) -> None:
 def body() -> None:
     ui.freshness_banner()
     window = ui.window()
-    clusters = sorted({c.name for c in data.kafka_clusters()}
-                      | {v.label_dict.get("cluster", "") for v in data.latest(GROUP + "status")})
+    clusters = sorted(
+        {c.name for c in data.kafka_clusters()}
+        | {v.label_dict.get("cluster", "") for v in data.latest(GROUP + "status")}
+    )
     if not clusters:
         ui.not_configured("Kafka cluster", "kafka:", examples.KAFKA)
         return
-    cluster = ui.choice("Cluster", clusters, "cluster") if len(clusters) > 1 else clusters[0]
+    cluster = (
+        ui.choice("Cluster", clusters, "cluster") if len(clusters) > 1 else None
+    ) or clusters[0]
     rows = group_rows(cluster)
     if not rows:
-        ui.empty(f"No consumer groups recorded on {cluster} yet. Groups appear after the "
-                 "first collection that finds committed offsets.")
+        ui.empty(
+            f"No consumer groups recorded on {cluster} yet. Groups appear after the "
+            "first collection that finds committed offsets."
+        )
         return
     bad = [r for r in rows if r.health not in (model.OK, model.UNKNOWN)]
     top = st.columns(4)
@@ -181,12 +192,19 @@ def body() -> None:
     groups_table(shown)
 
     worst = [r.group for r in sorted(rows, key=lambda r: -(r.lag_seconds or 0))[:TOP_GROUPS]]
-    lines = [s for g in worst
-             for s in data.series(GROUP + "max_lag_seconds", window, {"cluster": cluster, "group": g})]
+    lines = [
+        s
+        for g in worst
+        for s in data.series(GROUP + "max_lag_seconds", window, {"cluster": cluster, "group": g})
+    ]
     if lines:
         st.plotly_chart(
-            charts.timeseries(lines, f"Lag (time) of the {len(worst)} groups most behind",
-                              "seconds", lambda s: s.label_dict.get("group", "?")),
+            charts.timeseries(
+                lines,
+                f"Lag (time) of the {len(worst)} groups most behind",
+                "seconds",
+                lambda s: s.label_dict.get("group", "?"),
+            ),
             key="top_groups",
         )
 
@@ -199,8 +217,13 @@ def body() -> None:
         f"{row.state} · {fmt.count(row.members)} members"
     )
     if row.explanation:
-        (st.error if row.health == model.CRIT else st.warning if row.health == model.WARN
-         else st.info)(row.explanation)
+        (
+            st.error
+            if row.health == model.CRIT
+            else st.warning
+            if row.health == model.WARN
+            else st.info
+        )(row.explanation)
     partitions(row, window)
 
 

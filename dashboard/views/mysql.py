@@ -22,7 +22,9 @@ def checks(source: str) -> None:
     ui.table(
         [
             {
-                "check": v.name.removeprefix("lagwatch_mysql_").removesuffix("_ok").replace("_", " "),
+                "check": v.name.removeprefix("lagwatch_mysql_")
+                .removesuffix("_ok")
+                .replace("_", " "),
                 "result": "pass" if v.value >= 1 else "FAIL",
                 "detail": v.note or "",
                 ui.HEALTH: model.OK if v.value >= 1 else model.CRIT,
@@ -44,8 +46,16 @@ def readers(source: str, window: data.Window) -> None:
     rows = []
     for key in names:
         left = eta[key].value if key in eta else None
-        health = model.UNKNOWN if left is None else (
-            model.CRIT if left < PURGE_SOON else model.WARN if left < 4 * PURGE_SOON else model.OK
+        health = (
+            model.UNKNOWN
+            if left is None
+            else (
+                model.CRIT
+                if left < PURGE_SOON
+                else model.WARN
+                if left < 4 * PURGE_SOON
+                else model.OK
+            )
         )
         rows.append(
             {
@@ -58,8 +68,12 @@ def readers(source: str, window: data.Window) -> None:
         )
     ui.table(rows, status="purge in")
     st.plotly_chart(
-        charts.timeseries(data.series(BINLOG + "reader_behind_bytes", window, {"source": source}),
-                          "Reader bytes behind", "bytes", lambda s: s.label_dict.get("reader", "?")),
+        charts.timeseries(
+            data.series(BINLOG + "reader_behind_bytes", window, {"source": source}),
+            "Reader bytes behind",
+            "bytes",
+            lambda s: s.label_dict.get("reader", "?"),
+        ),
         key="behind",
     )
 
@@ -67,19 +81,9 @@ def readers(source: str, window: data.Window) -> None:
 def body() -> None:
     ui.freshness_banner()
     window = ui.window()
-    names = sorted({s.name for s in data.sources("mysql")}
-                   | {v.label_dict.get("source", "") for v in data.latest(BINLOG + "files")})
-    if not names:
-        ui.not_configured("MySQL or MariaDB source", "sources: - kind: mysql", examples.MYSQL)
+    source = ui.pick_source("mysql", BINLOG + "files", "MySQL or MariaDB source", examples.MYSQL)
+    if source is None:
         return
-    source = ui.choice("Source", names, "source") if len(names) > 1 else names[0]
-    assert source is not None
-    st.header(source)
-    info = {s.name: s for s in data.sources("mysql")}.get(source)
-    st.caption(f"DSN `{info.dsn}`" if info else "not in the config (seen in the store)")
-    up = data.latest("lagwatch_collector_up", collector=f"mysql:{source}")
-    if up and up[0].value < 1:
-        st.error(f"Collector failing: {data.redact(up[0].note or 'no error text')}", icon=":material/power_off:")
 
     def now(metric: str) -> float | None:
         found = data.latest(BINLOG + metric, source=source)
@@ -89,22 +93,22 @@ def body() -> None:
     top = st.columns(4)
     top[0].metric("Binlog files", fmt.count(now("files")))
     top[1].metric("Binlog size", fmt.size(now("bytes")))
-    top[2].metric("Retention", "never expires" if retention == 0 else fmt.duration(retention),
-                  help="binlog_expire_logs_seconds (expire_logs_days on older MariaDB)")
+    top[2].metric(
+        "Retention",
+        "never expires" if retention == 0 else fmt.duration(retention),
+        help="binlog_expire_logs_seconds (expire_logs_days on older MariaDB)",
+    )
     eta = [v.value for v in data.latest(BINLOG + "purge_eta_seconds", source=source)]
     top[3].metric("First reader purge", fmt.duration(min(eta)) if eta else fmt.NONE)
 
-    left, right = st.columns(2)
     where = {"source": source}
-    left.plotly_chart(
-        charts.timeseries(data.series(BINLOG + "files", window, where, agg="max"),
-                          "Binlog files", "", lambda s: source, step=True),
-        key="files",
-    )
-    right.plotly_chart(
-        charts.timeseries(data.series(BINLOG + "bytes", window, where), "Binlog bytes", "bytes",
-                          lambda s: source),
-        key="bytes",
+    files = data.series(BINLOG + "files", window, where, agg="max")
+    size = data.series(BINLOG + "bytes", window, where)
+    ui.chart_grid(
+        [
+            ("files", charts.timeseries(files, "Binlog files", "", lambda s: source, step=True)),
+            ("bytes", charts.timeseries(size, "Binlog bytes", "bytes", lambda s: source)),
+        ]
     )
     readers(source, window)
     checks(source)

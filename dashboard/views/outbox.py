@@ -22,16 +22,20 @@ def body() -> None:
     configured = [s for s in data.config().sources if getattr(s, "outbox", None)]
     if not tables:
         if configured:
-            ui.empty("Outbox tables are configured but nothing is recorded yet: "
-                     "is `lagwatch run` running?")
+            ui.empty(
+                "Outbox tables are configured but nothing is recorded yet: "
+                "is `lagwatch run` running?"
+            )
         else:
             ui.not_configured("outbox table", "sources[].outbox", examples.OUTBOX)
         return
     rows = []
     for key in tables:
         age = oldest[key].value if key in oldest else None
-        health = model.UNKNOWN if age is None else (
-            model.OK if age < OLD_ROW else model.WARN if age < 10 * OLD_ROW else model.CRIT
+        health = (
+            model.UNKNOWN
+            if age is None
+            else (model.OK if age < OLD_ROW else model.WARN if age < 10 * OLD_ROW else model.CRIT)
         )
         rows.append(
             {
@@ -48,9 +52,14 @@ def body() -> None:
     top = st.columns(3)
     top[0].metric("Tables", len(rows))
     top[1].metric("Backlog (rows)", fmt.count(sum(b.value for b in backlog.values())))
-    top[2].metric("Oldest pending row", fmt.duration(max((o.value for o in oldest.values()), default=None)))
-    ui.table(rows, status="oldest pending",
-             column_config={"backlog (rows)": st.column_config.NumberColumn(format="localized")})
+    top[2].metric(
+        "Oldest pending row", fmt.duration(max((o.value for o in oldest.values()), default=None))
+    )
+    ui.table(
+        rows,
+        status="oldest pending",
+        column_config={"backlog (rows)": st.column_config.NumberColumn(format="localized")},
+    )
 
     def name(s: object) -> str:
         labels = s.label_dict  # type: ignore[attr-defined]

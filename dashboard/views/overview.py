@@ -30,14 +30,18 @@ def tile(state: summary.PipelineState, window: data.Window) -> None:
             chart_type="area",
         )
         if state.stale:
-            st.caption(f":material/pause_circle: last measured {fmt.ago(state.freshness_ts, data.now())}")
+            st.caption(
+                f":material/pause_circle: last measured {fmt.ago(state.freshness_ts, data.now())}"
+            )
         if state.behind is not None:
             st.markdown(f"Behind: **{state.behind.hop}** — {state.behind.reason}")
         elif state.health == model.OK:
             st.caption("All hops within SLO")
         firing = [a for a in state.alerts if a.state == "firing"]
         if firing:
-            st.caption(":material/notifications_active: " + ", ".join(sorted({a.rule for a in firing})))
+            st.caption(
+                ":material/notifications_active: " + ", ".join(sorted({a.rule for a in firing}))
+            )
         st.page_link(
             "views/pipeline.py", label="Open pipeline →", query_params={"pipeline": info.name}
         )
@@ -59,7 +63,11 @@ def alerts_table(firing: list[Alert]) -> None:
         }
         for a in firing
     ]
-    ui.table(rows, status="severity", column_config={"summary": st.column_config.TextColumn(width="large")})
+    ui.table(
+        rows,
+        status="severity",
+        column_config={"summary": st.column_config.TextColumn(width="large")},
+    )
     st.page_link("views/alerts.py", label="All alerts and silences →")
 
 
@@ -136,7 +144,9 @@ def body() -> None:
         ui.not_configured("pipeline", "pipelines:", examples.PIPELINES)
     ordered = sorted(states, key=lambda s: (-model.RANK[s.health], s.info.name))
     for i in range(0, len(ordered), TILES_PER_ROW):
-        for column, state in zip(st.columns(TILES_PER_ROW), ordered[i : i + TILES_PER_ROW], strict=False):
+        for column, state in zip(
+            st.columns(TILES_PER_ROW), ordered[i : i + TILES_PER_ROW], strict=False
+        ):
             with column:
                 tile(state, window)
 

@@ -70,11 +70,17 @@ def headline(state: summary.PipelineState, window: data.Window) -> None:
     lost = sum(state.lost.values())
     if lost:
         hops = ", ".join(f"{hop} ({n:,.0f})" for hop, n in state.lost.items() if n > 0)
-        st.error(f"{lost:,.0f} probes lost in the selected range at: {hops}", icon=":material/trending_down:")
+        st.error(
+            f"{lost:,.0f} probes lost in the selected range at: {hops}",
+            icon=":material/trending_down:",
+        )
     for alert in state.alerts:
         if alert.state == "firing":
-            st.error(f"**{alert.rule}** firing for {fmt.duration(data.now() - alert.since)}: "
-                     f"{alert.summary}", icon=":material/notifications_active:")
+            st.error(
+                f"**{alert.rule}** firing for {fmt.duration(data.now() - alert.since)}: "
+                f"{alert.summary}",
+                icon=":material/notifications_active:",
+            )
 
 
 def trace_table(traces: list[Trace]) -> None:
@@ -92,11 +98,16 @@ def traces_section(pipeline: str) -> None:
     st.subheader("Latest probes")
     traces = data.traces(pipeline, TRACES)
     if not traces:
-        ui.empty("No probe traces recorded for this pipeline. Add it under `probes:` to time every hop.")
+        ui.empty(
+            "No probe traces recorded for this pipeline. Add it under `probes:` to time every hop."
+        )
         return
     labels = {t.trace_id: f"{fmt.clock(t.start)} · {t.status}" for t in traces}
     picked = st.selectbox(
-        "Trace", list(labels), format_func=lambda k: labels[k], key="_trace_pick",
+        "Trace",
+        list(labels),
+        format_func=lambda k: labels[k],
+        key="_trace_pick",
         help="Each probe is one trace: a span per hop, from the commit to when that hop saw it.",
     )
     chosen = next(t for t in traces if t.trace_id == picked)
@@ -124,15 +135,18 @@ def groups_section(state: summary.PipelineState) -> None:
                 "group": group,
                 "verdict": model.status_name(model.KAFKA_STATUS, value),
                 "lag": fmt.duration(lag[(group,)].value) if (group,) in lag else fmt.NONE,
-                "messages": fmt.count(messages[(group,)].value) if (group,) in messages else fmt.NONE,
+                "messages": fmt.count(messages[(group,)].value)
+                if (group,) in messages
+                else fmt.NONE,
                 "why": (verdict.note if verdict else None) or "",
                 ui.HEALTH: model.kafka_health(value),
             }
         )
     ui.table(rows, status="verdict")
     for group in sorted(groups):
-        st.page_link("views/kafka.py", label=f"{group} on the Kafka page →",
-                     query_params={"group": group})
+        st.page_link(
+            "views/kafka.py", label=f"{group} on the Kafka page →", query_params={"group": group}
+        )
 
 
 def body() -> None:
@@ -166,8 +180,11 @@ def body() -> None:
     if hops:
         st.plotly_chart(
             charts.timeseries(
-                hops, f"Commit → hop latency ({quantile})", "seconds",
-                lambda s: s.label_dict.get("hop", "?"), slo,
+                hops,
+                f"Commit → hop latency ({quantile})",
+                "seconds",
+                lambda s: s.label_dict.get("hop", "?"),
+                slo,
             ),
             key="hops",
         )
@@ -178,7 +195,9 @@ def body() -> None:
     )
     if any(v for s in lost for _, v in s.points):
         st.plotly_chart(
-            charts.timeseries(lost, "Probes lost", "", lambda s: s.label_dict.get("hop", "?"), step=True),
+            charts.timeseries(
+                lost, "Probes lost", "", lambda s: s.label_dict.get("hop", "?"), step=True
+            ),
             key="lost",
         )
     traces_section(info.name)

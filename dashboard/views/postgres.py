@@ -11,25 +11,25 @@ REPLICA = "lagwatch_pg_replica_"
 ALL = "(all slots)"
 
 
-def source_header(name: str) -> None:
-    configured = {s.name: s for s in data.sources("postgres")}
-    info = configured.get(name)
-    up = data.latest("lagwatch_collector_up", collector=f"postgres:{name}")
-    recovery = data.latest("lagwatch_pg_in_recovery", source=name)
-    parts = [f"DSN `{info.dsn}`" if info else "not in the config (seen in the store)"]
+def role(source: str) -> None:
+    recovery = data.latest("lagwatch_pg_in_recovery", source=source)
     if recovery:
-        parts.append("standby" if recovery[0].value else "primary")
-    st.caption(" · ".join(parts))
-    if up and up[0].value < 1:
-        st.error(f"Collector failing: {data.redact(up[0].note or 'no error text')}", icon=":material/power_off:")
+        st.caption("standby" if recovery[0].value else "primary")
 
 
 def slot_rows(source: str) -> list[dict[str, object]]:
     keys = ("slot",)
     get = {
         metric: data.latest_by(SLOT + metric, *keys, source=source)
-        for metric in ("active", "wal_status", "retained_wal_bytes", "confirmed_lag_bytes",
-                       "safe_wal_bytes", "inactive_seconds", "time_to_loss_seconds")
+        for metric in (
+            "active",
+            "wal_status",
+            "retained_wal_bytes",
+            "confirmed_lag_bytes",
+            "safe_wal_bytes",
+            "inactive_seconds",
+            "time_to_loss_seconds",
+        )
     }
 
     def value(metric: str, key: tuple[str, ...]) -> float | None:
@@ -74,7 +74,9 @@ def replicas(source: str) -> None:
             {
                 "replica": key[0],
                 **{
-                    f"{kind} lag": fmt.duration(found[kind][key].value) if key in found[kind] else fmt.NONE
+                    f"{kind} lag": fmt.duration(found[kind][key].value)
+                    if key in found[kind]
+                    else fmt.NONE
                     for kind in found
                 },
             }
@@ -86,23 +88,23 @@ def replicas(source: str) -> None:
 def body() -> None:
     ui.freshness_banner()
     window = ui.window()
-    names = sorted({s.name for s in data.sources("postgres")}
-                   | {v.label_dict.get("source", "") for v in data.latest(SLOT + "retained_wal_bytes")})
-    if not names:
-        ui.not_configured("PostgreSQL source", "sources: - kind: postgres", examples.POSTGRES)
+    source = ui.pick_source(
+        "postgres", SLOT + "retained_wal_bytes", "PostgreSQL source", examples.POSTGRES
+    )
+    if source is None:
         return
-    source = ui.choice("Source", names, "source") if len(names) > 1 else names[0]
-    assert source is not None
-    st.header(source)
-    source_header(source)
+    role(source)
     rows = slot_rows(source)
     rate = data.latest("lagwatch_pg_wal_bytes_per_second", source=source)
     ttl = [float(r["_ttl"]) for r in rows if r["_ttl"] is not None]  # type: ignore[arg-type]
     top = st.columns(4)
     top[0].metric("Slots", len(rows))
     top[1].metric("Inactive", sum(1 for r in rows if r["active"] == "no"))
-    top[2].metric("Shortest time to loss", fmt.duration(min(ttl)) if ttl else fmt.NONE,
-                  help="safe_wal_size ÷ WAL rate: when the first slot loses WAL it still needs.")
+    top[2].metric(
+        "Shortest time to loss",
+        fmt.duration(min(ttl)) if ttl else fmt.NONE,
+        help="safe_wal_size ÷ WAL rate: when the first slot loses WAL it still needs.",
+    )
     top[3].metric("WAL rate", f"{fmt.size(rate[0].value)}/s" if rate else fmt.NONE)
 
     st.subheader("Replication slots")
@@ -116,27 +118,19 @@ def body() -> None:
         slot = ui.choice("Slot", [ALL, *[str(r["slot"]) for r in rows]], "slot", default=ALL)
         where = {"source": source} if slot in (None, ALL) else {"source": source, "slot": slot}
         name = lambda s: s.label_dict.get("slot", "?")  # noqa: E731
-        left, right = st.columns(2)
-        left.plotly_chart(
-            charts.timeseries(data.series(SLOT + "retained_wal_bytes", window, where),
-                              "Retained WAL", "bytes", name),
-            key="retained",
-        )
-        right.plotly_chart(
-            charts.timeseries(data.series(SLOT + "confirmed_lag_bytes", window, where),
-                              "Confirmed-flush lag", "bytes", name),
-            key="confirmed",
-        )
-        left, right = st.columns(2)
-        left.plotly_chart(
-            charts.timeseries(data.series(SLOT + "safe_wal_bytes", window, where),
-                              "Safe WAL left before loss", "bytes", name),
-            key="safe",
-        )
-        right.plotly_chart(
-            charts.timeseries(data.series(SLOT + "time_to_loss_seconds", window, where),
-                              "Time to loss", "seconds", name),
-            key="ttl",
+        ui.chart_grid(
+            [
+                (
+                    metric,
+                    charts.timeseries(data.series(SLOT + metric, window, where), title, unit, name),
+                )
+                for metric, title, unit in (
+                    ("retained_wal_bytes", "Retained WAL", "bytes"),
+                    ("confirmed_lag_bytes", "Confirmed-flush lag", "bytes"),
+                    ("safe_wal_bytes", "Safe WAL left before loss", "bytes"),
+                    ("time_to_loss_seconds", "Time to loss", "seconds"),
+                )
+            ]
         )
     wal = data.series("lagwatch_pg_wal_bytes_per_second", window, {"source": source})
     if wal:

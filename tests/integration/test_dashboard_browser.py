@@ -77,7 +77,11 @@ CASES = [
     ("mysql", "mysql", ["CDC readers", "Binlog files", "Configuration checks"]),
     ("kafka?group=ledger-writer", "kafka", ["Group detail", "ledger-writer", "STALL"]),
     ("outbox", "outbox", ["public.outbox", "legacy.event_outbox"]),
-    ("alerts", "alerts", ["Firing and pending", 'collector="postgres:reporting-db"', "New silence"]),
+    (
+        "alerts",
+        "alerts",
+        ["Firing and pending", 'collector="postgres:reporting-db"', "New silence"],
+    ),
 ]
 
 

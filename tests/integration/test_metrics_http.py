@@ -44,8 +44,8 @@ def daemon(
     config.write_text(
         f"store:\n  url: sqlite:///{tmp_path / 'lagwatch.db'}\n"
         "sources:\n"
-        f"  - {{name: {source}, kind: postgres, dsn: \"${{METRICS_TEST_DSN}}\", interval: 1s}}\n"
-        f"kafka:\n  - {{name: k-{unique}, bootstrap: \"{kafka_bootstrap}\", interval: 1s}}\n"
+        f'  - {{name: {source}, kind: postgres, dsn: "${{METRICS_TEST_DSN}}", interval: 1s}}\n'
+        f'kafka:\n  - {{name: k-{unique}, bootstrap: "{kafka_bootstrap}", interval: 1s}}\n'
         f"daemon:\n  metrics_listen: 127.0.0.1:{port}\n"
     )
     log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 - closed below
@@ -105,7 +105,9 @@ def test_metrics_endpoint_serves_the_catalog(daemon: tuple[str, str], unique: st
     assert samples[("lagwatch_pg_in_recovery", (("source", source),))] == 0.0
     assert samples[("lagwatch_kafka_brokers", (("cluster", f"k-{unique}"),))] >= 1.0
     assert samples[("lagwatch_store_dropped_samples_total", ())] == 0.0
-    duration = samples[("lagwatch_collector_duration_seconds", (("collector", f"postgres:{source}"),))]
+    duration = samples[
+        ("lagwatch_collector_duration_seconds", (("collector", f"postgres:{source}"),))
+    ]
     assert 0.0 < duration < 5.0
 
 

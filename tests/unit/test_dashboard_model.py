@@ -56,7 +56,8 @@ def test_slo_report_weights_points_by_time() -> None:
 
 
 @pytest.mark.parametrize(
-    ("label", "name"), [("0.5", "p50"), ("0.95", "p95"), ("p99", "p99"), ("max", "max"), ("99", "p99")]
+    ("label", "name"),
+    [("0.5", "p50"), ("0.95", "p95"), ("p99", "p99"), ("max", "max"), ("99", "p99")],
 )
 def test_quantile_names(label: str, name: str) -> None:
     assert model.quantile_name(label) == name
@@ -65,7 +66,10 @@ def test_quantile_names(label: str, name: str) -> None:
 @pytest.mark.parametrize(
     ("dsn", "shown"),
     [
-        ("postgresql://mon:pa55@db:5432/x?sslmode=require", "postgresql://mon:***@db:5432/x?sslmode=require"),
+        (
+            "postgresql://mon:pa55@db:5432/x?sslmode=require",
+            "postgresql://mon:***@db:5432/x?sslmode=require",
+        ),
         ("mysql://mon:p%40ss@db/legacy", "mysql://mon:***@db/legacy"),
         ("host=db user=mon password='a b' dbname=x", "host=db user=mon password=*** dbname=x"),
         ("postgresql://mon@db/x", "postgresql://mon@db/x"),

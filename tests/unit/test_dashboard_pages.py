@@ -8,8 +8,8 @@ and names the config key to add.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,7 +89,9 @@ def table_with(at: AppTest, column: str) -> list[dict[str, object]]:
 
 
 def texts(at: AppTest) -> str:
-    parts = [e.value for kind in (at.markdown, at.caption, at.info, at.warning, at.error) for e in kind]
+    parts = [
+        e.value for kind in (at.markdown, at.caption, at.info, at.warning, at.error) for e in kind
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -119,7 +121,9 @@ def test_overview_shows_the_incident(seeded: Path, monkeypatch: pytest.MonkeyPat
     assert "Connection refused" in str(failing[0]["error"])
 
 
-def test_pipeline_deep_link_opens_that_pipeline(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pipeline_deep_link_opens_that_pipeline(
+    seeded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_page(seeded, PAGES[1], monkeypatch, pipeline="payments")
     payments = next(p for p in DATASET["pipelines"] if p["name"] == "payments")
     assert at.selectbox(key="_w_pipeline").value == "payments"
@@ -169,7 +173,9 @@ def test_mysql_binlog_readers_and_checks(seeded: Path, monkeypatch: pytest.Monke
     assert checks == {"binlog format": "pass", "binlog row image": "FAIL"}
 
 
-def test_kafka_groups_and_partition_drill_down(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kafka_groups_and_partition_drill_down(
+    seeded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_page(seeded, PAGES[4], monkeypatch, group="ledger-writer")
     groups = DATASET["kafka"]["groups"]
     assert metric(at, "Groups") == str(len(groups))
