@@ -2,7 +2,8 @@
 
 A store holds 24 h of 2,000 series (the recorded incident plus healthy
 consumer groups); `lagwatch dashboard` serves it, and a second dashboard
-serves an empty store as the baseline, both in the same run. For Overview
+serves an empty store as the baseline, both in the same run; a one-line
+Streamlit app measured the same way shows the framework's own floor. For Overview
 and Kafka, each load is timed from `page.goto` until Streamlit reports the
 script finished and every chart and table has drawn. "cold" loads wait out the
 data cache's TTL first (what the first viewer after a quiet spell gets);
@@ -15,10 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
@@ -28,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dashboard.data import TTL
 from store import open_store
 from tests import seed
-from tests.browser import DRAWN, READY, chromium, dashboard_server
+from tests.browser import DRAWN, READY, chromium, dashboard_server, free_port
 
 PAGES = {"overview": "", "kafka": "kafka"}
 
@@ -70,6 +77,32 @@ def measure(browser: Browser, url: str, loads: int, cold: bool) -> list[float]:
             time.sleep(TTL + 1)
         times.append(load_once(browser, url))
     return times
+
+
+@contextmanager
+def hello_server(folder: Path) -> Iterator[str]:
+    """Serve a one-line Streamlit app: the framework's own floor on this machine."""
+    app = folder / "hello.py"
+    app.write_text('import streamlit as st\n\nst.write("hello")\n')
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
 
 
 def line(metric: str, value: float, unit: str, baseline: str, base: float | None) -> None:

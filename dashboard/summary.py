@@ -49,6 +49,13 @@ class PipelineState:
     lost: dict[str, float]
     alerts: list[Alert]
 
+    @property
+    def label(self) -> str:
+        """Return the tile's one-word state: fresh, behind, failing, stale or no data."""
+        if self.health == model.UNKNOWN:
+            return "stale" if self.stale else "no data"
+        return {model.OK: "fresh", model.WARN: "behind"}.get(self.health, "failing")
+
 
 def hop_latency(pipeline: str, quantile: str = "p95") -> dict[str, float]:
     """Return commit → hop latency per hop at ``quantile`` (falling back to the highest one)."""

@@ -16,10 +16,7 @@ def tile(state: summary.PipelineState, window: data.Window) -> None:
     with st.container(border=True):
         head, badge = st.columns([3, 2])
         head.markdown(f"**{info.name}**")
-        label = {model.OK: "fresh", model.WARN: "behind", model.CRIT: "failing"}.get(
-            state.health, "no data"
-        )
-        badge.badge(label.upper(), color=model.COLOUR[state.health])  # type: ignore[arg-type]
+        badge.badge(state.label.upper(), color=model.COLOUR[state.health])  # type: ignore[arg-type]
         spark = data.series(summary.FRESHNESS, window, {"pipeline": info.name}, max_points=120)
         slo = f"SLO {fmt.duration(info.slo_seconds)}" if info.slo_seconds else "no SLO set"
         st.metric(

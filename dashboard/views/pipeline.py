@@ -33,9 +33,8 @@ def headline(state: summary.PipelineState, window: data.Window) -> None:
     info = state.info
     cols = st.columns([1.2, 1, 1, 1, 1])
     with cols[0]:
-        label = {model.OK: "fresh", model.WARN: "behind", model.CRIT: "failing"}
         st.badge(
-            label.get(state.health, "no data").upper(),
+            state.label.upper(),
             color=model.COLOUR[state.health],  # type: ignore[arg-type]
         )
         if state.behind is not None:
