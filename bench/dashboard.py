@@ -143,9 +143,12 @@ def main() -> None:
         with (
             dashboard_server(full) as full_url,
             dashboard_server(empty) as empty_url,
+            hello_server(Path(tmp)) as hello_url,
             sync_playwright() as p,
         ):
             browser = chromium(p)
+            hello = measure(browser, hello_url, args.loads, cold=False)
+            line("hello_app_render_p95", p95(hello), "s", "", None)
             for name, path in PAGES.items():
                 for cold in (True, False):
                     kind = "cold" if cold else "warm"
