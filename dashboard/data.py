@@ -140,7 +140,7 @@ def _pipeline_from_config(item: Any) -> PipelineInfo:
 
 
 PIPELINE_SERIES = ("lagwatch_pipeline_freshness_seconds", "lagwatch_probe_latency_seconds")
-SLO_SERIES = "lagwatch_pipeline_slo_freshness_seconds"
+SLO_SERIES = "lagwatch_pipeline_slo_threshold_seconds"
 OBJECTIVE_SERIES = "lagwatch_pipeline_slo_objective_ratio"
 
 

@@ -96,7 +96,7 @@ def _pipelines(w: Writer, items: list[dict[str, Any]]) -> None:
     for p in items:
         name = p["name"]
         w.curve("lagwatch_pipeline_freshness_seconds", p["freshness"], 0.05, pipeline=name)
-        w.curve("lagwatch_pipeline_slo_freshness_seconds", p["slo"], pipeline=name)
+        w.curve("lagwatch_pipeline_slo_threshold_seconds", p["slo"], pipeline=name)
         w.curve("lagwatch_pipeline_slo_objective_ratio", p["objective"] / 100, pipeline=name)
         for hop, seconds in p["hops"].items():
             until = p.get("hop_until", {}).get(hop, 0.0)
