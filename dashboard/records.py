@@ -23,11 +23,15 @@ partly filled record still shows.
     {"id": "...", "matchers": [{"name": "group", "value": "ledger-.*", "regex": true}],
      "comment": "...", "author": "...", "created_at": <s>, "starts_at": <s>, "ends_at": <s>}
 
-``probe.traces`` — one record per probe, key = trace id, ts = commit time::
+``probe.traces`` — one record per probe, key = trace id, ts = commit time; either the
+probe's form (collectors/probe_trace.py), whose ``hops`` the waterfall reads::
 
-    {"pipeline": "orders", "trace_id": "<32 hex>", "start": <commit epoch s>,
-     "status": "ok|lost", "spans": [{"hop": "tap", "start": <s>, "end": <s or null>,
+    {"pipeline": "orders", "trace_id": "<32 hex>", "sent_at": <commit epoch s>,
+     "status": "ok|lost", "hops": [{"hop": "tap", "latency_seconds": 0.0012,
      "status": "ok|lost"}, ...]}
+
+or spans per hop without ``hops``: ``{"start": <s>, "spans": [{"hop": "tap",
+"start": <s>, "end": <s or null>, "status": "ok|lost"}]}``.
 """
 
 from __future__ import annotations
@@ -235,6 +239,13 @@ class Span:
     status: str = "ok"
 
 
+def _hop_span(hop: dict[str, Any], start: float) -> Span:
+    latency = _float(hop.get("latency_seconds"))
+    end = None if latency is None else start + latency
+    status = str(hop.get("status") or ("ok" if end is not None else "lost"))
+    return Span(str(hop.get("hop") or "?"), start, end, status)
+
+
 @dataclass(frozen=True)
 class Trace:
     """One probe's journey through a pipeline."""
@@ -248,7 +259,16 @@ class Trace:
     @classmethod
     def from_record(cls, record: Record) -> Trace:
         body = record.body
-        start = _float(body.get("start")) or record.ts
+        start = _float(body.get("sent_at")) or _float(body.get("start")) or record.ts
+        if isinstance(body.get("hops"), list):
+            # The probe's own summary: commit → hop latency per hop (collectors/probe_trace.py).
+            return cls(
+                trace_id=str(body.get("trace_id") or record.key),
+                pipeline=str(body.get("pipeline") or ""),
+                start=start,
+                status=str(body.get("status") or "ok"),
+                spans=[_hop_span(h, start) for h in body["hops"] if isinstance(h, dict)],
+            )
         spans = [
             Span(
                 hop=str(s.get("hop") or s.get("name") or "?"),

@@ -123,3 +123,26 @@ def test_one_read_only_store_serves_many_threads(tmp_path: Path) -> None:
     shared.close()
     writer.close()
     assert not errors
+
+
+def test_probe_traces_in_the_probes_own_form_become_spans() -> None:
+    from dashboard.records import Trace
+    from store import Record
+
+    body = {
+        "pipeline": "orders",
+        "trace_id": "ab" * 16,
+        "sent_at": 100.0,
+        "status": "lost",
+        "hops": [
+            {"hop": "tap", "latency_seconds": 0.002, "status": "ok"},
+            {"hop": "group:indexer", "latency_seconds": None, "status": "lost"},
+        ],
+        "spans": [{"name": "probe orders", "start": 100.0, "end": 100.5}],
+    }
+    trace = Trace.from_record(Record("probe.traces", "ab" * 16, 100.0, body))
+    assert trace.start == 100.0 and trace.status == "lost"
+    assert [(s.hop, s.end, s.status) for s in trace.spans] == [
+        ("tap", pytest.approx(100.002), "ok"),
+        ("group:indexer", None, "lost"),
+    ]
