@@ -19,6 +19,7 @@ from dataclasses import replace
 from alerts.builtin import effective_rules
 from alerts.config import AlertsConfig
 from alerts.grouping import GroupState, decide
+from alerts.history import Change, change_of, prune
 from alerts.inhibit import DEFAULT_INHIBIT, Candidate, Inhibition, inhibited
 from alerts.notifiers.base import AlertView
 from alerts.outbox import outbox_record
@@ -35,6 +36,7 @@ from alerts.state import (
     fingerprint,
     step,
 )
+from alerts.state import NAMESPACE as STATES
 from alerts.telling import Teller
 from alerts.topology import Topology
 from alerts.view import DataView, LiveView, RangeCache
@@ -42,13 +44,13 @@ from store import Record, Sample, Store, StoreUnavailable
 
 log = logging.getLogger("lagwatch.alerts")
 
-STATES = "alerts.state"
 GROUPS = "alerts.groups"
 INSTANCES = "lagwatch_alert_instances"
 EVALUATION = "lagwatch_alert_evaluation_seconds"
 RULES_FAILING = "lagwatch_alert_rules_failing"
 # A firing alert's value is saved at least this often even when nothing else changes.
 REFRESH_RECORD = 60.0
+PRUNE_HISTORY_EVERY = 3600.0
 
 
 class Engine:
@@ -99,6 +101,9 @@ class Engine:
         self._identities: dict[tuple[object, ...], tuple[str, dict[str, str]]] = {}
         self._loaded = False
         self._lock = threading.Lock()
+        # The state changes of the last evaluation (also written to the history).
+        self.changes: list[Change] = []
+        self._pruned_at = -math.inf
 
     # -- state in the store ----------------------------------------------------
 
@@ -190,6 +195,7 @@ class Engine:
         now: float,
     ) -> list[str]:
         removed = []
+        self.changes = []
         for fp in set(seen) | set(self.states):
             before = self.states.get(fp)
             if fp in seen:
@@ -211,12 +217,20 @@ class Engine:
                 if before is not None:
                     del self.states[fp]
                     removed.append(fp)
-                continue
-            if before is None or after.key_fields() != before.key_fields():
-                if after.state != RESOLVED:  # a resolve keeps the words it fired with
-                    after = replace(after, annotations=self.teller.annotations(after))
-                self._saved_at.pop(fp, None)
-            self.states[fp] = after
+            else:
+                if before is None or after.key_fields() != before.key_fields():
+                    if after.state != RESOLVED:  # a resolve keeps the words it fired with
+                        after = replace(
+                            after,
+                            annotations=self.teller.annotations(after),
+                            unit=self.teller.units.get(name, ""),
+                        )
+                    self._saved_at.pop(fp, None)
+                self.states[fp] = after
+            change = change_of(before, after, now)
+            if change is not None:
+                self.changes.append(change)
+        self.changes.sort(key=lambda c: c.fingerprint)
         return removed
 
     def _mute(self, silences: Sequence[Silence], now: float) -> None:
@@ -317,11 +331,15 @@ class Engine:
     def _persist(
         self, records: list[Record], removed: list[str], deletes: list[str], now: float
     ) -> None:
-        for fp, s in self.states.items():
+        for fp, s in list(self.states.items()):
             if now - self._saved_at.get(fp, -math.inf) >= REFRESH_RECORD:
+                if s.state != RESOLVED:
+                    # Words with the value of now, as a notification sent now would say.
+                    s = self.states[fp] = replace(s, annotations=self.teller.annotations(s))
                 records.append(Record(STATES, fp, now, s.to_json()))
                 self._saved_at[fp] = now
-        # One write holds the new states, groups and outbox records together.
+        records.extend(c.to_record() for c in self.changes)
+        # One write holds the new states, their history, groups and outbox records together.
         self.store.put_records(records)
         if removed:
             self.store.delete_records(STATES, removed)
@@ -331,6 +349,9 @@ class Engine:
                 self._origins.pop(fp, None)
         if deletes:
             self.store.delete_records(GROUPS, deletes)
+        if now - self._pruned_at >= PRUNE_HISTORY_EVERY:
+            self._pruned_at = now
+            prune(self.store, now)
 
     def _samples(self, now: float, seconds: float, failed: int) -> list[Sample]:
         counts = Counter((s.state, s.labels.get("severity", "")) for s in self.states.values())

@@ -6,7 +6,6 @@ import json
 import math
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from alerts.config import AlertsConfig
 from alerts.engine import Engine
+from alerts.history import INACTIVE, Change
 from alerts.rules import RuleConfig, compile_rule
 from alerts.topology import Topology
 from alerts.view import ReplayView
@@ -27,21 +27,6 @@ class RulesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[RuleConfig]
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One alert changing state at one moment of the replay."""
-
-    ts: float
-    state: str
-    rule: str
-    labels: dict[str, str]
-    value: float
-    threshold: float | None
-    op: str
-    flapping: bool
-    summary: str
 
 
 def read_samples(lines: Iterable[str], source: str) -> list[Sample]:
@@ -95,7 +80,7 @@ def replay(
     samples: Sequence[Sample],
     step: float = 0.0,
     topology: Topology | None = None,
-) -> list[Transition]:
+) -> list[Change]:
     """Evaluate ``rules`` at every sample time (or every ``step`` seconds) and return transitions."""
     view = ReplayView(samples)
     if not view.times:
@@ -106,43 +91,23 @@ def replay(
     else:
         times = view.times
     config = AlertsConfig(builtin_rules=False, rules=list(rules))
-    out: list[Transition] = []
+    out: list[Change] = []
     with tempfile.TemporaryDirectory(prefix="lagwatch-rules-") as tmp:
         store = SqliteStore(Path(tmp) / "replay.db")
         try:
             engine = Engine(store, config, topology, clock=lambda: times[0])
             engine.default_receivers = []  # a replay judges, it never notifies
             engine.started = times[0]
-            before: dict[str, str] = {}
             for now in times:
                 engine.evaluate(now, view.at(now))
-                current = {fp: s.state for fp, s in engine.states.items()}
-                for fp in sorted(set(current) | set(before)):
-                    if current.get(fp) == before.get(fp):
-                        continue
-                    s = engine.states.get(fp)
-                    if s is None:
-                        continue  # pending that never fired: gone quietly
-                    out.append(
-                        Transition(
-                            now,
-                            s.state,
-                            s.rule,
-                            s.labels,
-                            s.value,
-                            s.threshold,
-                            s.op,
-                            s.flapping,
-                            s.annotations.get("summary", ""),
-                        )  # fmt: skip
-                    )
-                before = current
+                # A pending alert that never fired goes quietly.
+                out.extend(c for c in engine.changes if c.state != INACTIVE)
         finally:
             store.close()
     return out
 
 
-def format_transition(t: Transition) -> str:
+def format_transition(t: Change) -> str:
     """Return one line: time, state, alert, value vs threshold, summary."""
     from datetime import UTC, datetime
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,24 @@ class Silence:
         )
 
 
+def split_matchers(text: str) -> list[str]:
+    """Return the matchers in one text: one per line, or apart by spaces or commas outside quotes."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace += ","
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    return list(lexer)
+
+
+def parse_matchers(texts: Sequence[str]) -> tuple[Matcher, ...]:
+    """Return the matchers written as ``name=value``, ``name=~regex`` …; raise ValueError on a bad one."""
+    if not texts:
+        raise ValueError(
+            "give at least one matcher, e.g. alertname=KafkaGroupStopped group=billing"
+        )
+    return tuple(parse_matcher(m) for m in texts)
+
+
 def add_silence(
     store: Store,
     matchers: Sequence[str],
@@ -69,15 +88,11 @@ def add_silence(
     starts_at: float | None = None,
 ) -> Silence:
     """Store a new silence and return it; raise ValueError on a bad matcher or an empty comment."""
-    if not matchers:
-        raise ValueError(
-            "give at least one matcher, e.g. alertname=KafkaGroupStopped group=billing"
-        )
+    parsed = parse_matchers(matchers)
     if not comment.strip():
         raise ValueError("say why in --comment; the next person on call will read it")
     if not author.strip():
         raise ValueError("say who in --author")
-    parsed = tuple(parse_matcher(m) for m in matchers)
     start = now if starts_at is None else starts_at
     if ends_at <= start:
         raise ValueError(

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alerts.rules import Observation
+from alerts.template import value_text
 
+NAMESPACE = "alerts.state"
 PENDING, FIRING, RESOLVED = "pending", "firing", "resolved"
 
 
@@ -59,6 +61,8 @@ class AlertState:
     flapping: bool = False
     muted: str | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    # How the value reads (seconds, bytes, ratio or plain), so readers of the record need no rule.
+    unit: str = ""
 
     def to_json(self) -> dict[str, Any]:
         body = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -72,6 +76,19 @@ class AlertState:
         if known.get("value") is None:
             known["value"] = float("nan")
         return cls(**known)
+
+    @property
+    def since(self) -> float:
+        """Return when the shown state began: fired, resolved, or first seen while pending."""
+        if self.state == FIRING and self.fired_at is not None:
+            return self.fired_at
+        if self.state == RESOLVED and self.resolved_at is not None:
+            return self.resolved_at
+        return self.active_since
+
+    def value_text(self) -> str:
+        """Return the value against the threshold, e.g. ``25m12s (threshold > 5m)``."""
+        return value_text(self.value, self.op, self.threshold, self.unit)
 
     def key_fields(self) -> tuple[object, ...]:
         """Return what must be persisted at once when it changes (values may wait)."""

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from store.types import format_duration
 
@@ -50,7 +51,13 @@ def _percent(value: object) -> str:
     return f"{value * 100:.2f}%"
 
 
+def _url(value: object) -> str:
+    # A label value in a link's query: a group called "a&b" must not become two params.
+    return quote(str(value), safe="")
+
+
 FILTERS: dict[str, Callable[[object], str]] = {
+    "url": _url,
     "number": _number,
     "bytes": _bytes,
     "duration": _duration,
@@ -67,6 +74,14 @@ def format_value(value: float, unit: str) -> str:
     if unit == "ratio":
         return f"{_number(value)}×"
     return _number(value)
+
+
+def value_text(value: float, op: str, threshold: float | None, unit: str) -> str:
+    """Return e.g. ``4m12s (threshold > 5m00s)``."""
+    text = format_value(value, unit)
+    if threshold is None:
+        return text
+    return f"{text} (threshold {op} {format_value(threshold, unit)})"
 
 
 def check_template(text: str) -> None:

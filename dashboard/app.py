@@ -11,14 +11,16 @@ import sys
 from pathlib import Path
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 # Streamlit runs this file as a script; make the project's packages importable.
 ROOT = Path(__file__).resolve().parent.parent
 if sys.path[:1] != [str(ROOT)]:
     sys.path.insert(0, str(ROOT))
 
-from dashboard import data, ui  # noqa: E402
+from dashboard import data, summary, ui  # noqa: E402
 from dashboard.login import require_login  # noqa: E402
+from dashboard.pages import PAGES  # noqa: E402
 from lagwatch.config import ConfigError  # noqa: E402
 from store import StoreUnavailable  # noqa: E402
 
@@ -36,44 +38,20 @@ ui.sync_params()
 
 def _alerts_title() -> str:
     try:
-        firing = sum(1 for a in data.alerts() if a.state == "firing")
+        firing = len(summary.firing(data.alerts()))
     except StoreUnavailable:
         return "Alerts"
     return f"Alerts · {firing} firing" if firing else "Alerts"
 
 
-pages = {
-    "Health": [
+pages: dict[str, list[StreamlitPage]] = {}
+for spec in PAGES:
+    title = _alerts_title() if spec.url_path == "alerts" else spec.title
+    pages.setdefault(spec.section, []).append(
         st.Page(
-            "views/overview.py",
-            title="Overview",
-            icon=":material/monitor_heart:",
-            url_path="overview",
-            default=True,
-        ),
-        st.Page(
-            "views/alerts.py",
-            title=_alerts_title(),
-            icon=":material/notifications_active:",
-            url_path="alerts",
-        ),
-    ],
-    "Pipelines": [
-        st.Page(
-            "views/pipeline.py", title="Pipeline", icon=":material/route:", url_path="pipeline"
-        ),
-    ],
-    "Hops": [
-        st.Page(
-            "views/postgres.py", title="PostgreSQL", icon=":material/database:", url_path="postgres"
-        ),
-        st.Page(
-            "views/mysql.py", title="MySQL / MariaDB", icon=":material/storage:", url_path="mysql"
-        ),
-        st.Page("views/kafka.py", title="Kafka", icon=":material/forum:", url_path="kafka"),
-        st.Page("views/outbox.py", title="Outbox", icon=":material/outbox:", url_path="outbox"),
-    ],
-}
+            spec.file, title=title, icon=spec.icon, url_path=spec.url_path, default=spec.default
+        )
+    )
 page = st.navigation(pages)
 ui.sidebar_controls()
 page.run()

@@ -5,9 +5,10 @@ query goes through ``st.cache_data`` with a short TTL, keyed by the config
 path so two configs in one process (tests) never share results. Ranges are
 downsampled by the store itself (``max_points``), never in the page.
 
-The alert engine and the probe keep their state as store records. Their
-shapes are assumed here, in one place (see ``dashboard/records.py``), so a
-change of shape is a change of that file only.
+The alert engine keeps its state as store records: they are read and
+silences written with the engine's own definitions (``alerts.state``,
+``alerts.history``, ``alerts.silences``), so both always agree. The probe's
+traces are read as ``dashboard/records.py`` describes.
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
+from alerts import silences as alert_silences
+from alerts.history import NAMESPACE as ALERT_HISTORY
+from alerts.history import Change
+from alerts.silences import Silence, add_silence, list_silences
+from alerts.state import FIRING, PENDING, RESOLVED, AlertState
+from alerts.state import NAMESPACE as ALERT_STATES
 from dashboard import records
 from lagwatch.config import LagwatchConfig, load
 from lagwatch.logs import Redactor
@@ -249,7 +256,7 @@ def series(
     return _range(config_path(), name, key, window.start, window.end, agg, max_points)
 
 
-# -- records (alert state, silences, probe traces) -----------------------------
+# -- records: the alert engine's own (state, history, silences) and probe traces --
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -259,29 +266,39 @@ def _records(
     return store().list_records(namespace, since=since, limit=limit, newest_first=newest_first)
 
 
-def alerts() -> list[records.Alert]:
-    """Return every alert the engine tracks (pending, firing, recently resolved)."""
-    rows = _records(config_path(), records.ALERT_STATE, None, None, False)
+STATE_ORDER = {FIRING: 0, PENDING: 1, RESOLVED: 2}
+
+
+def alerts() -> list[AlertState]:
+    """Return every alert the engine tracks (firing, pending, recently resolved), in that order."""
+    rows = _records(config_path(), ALERT_STATES, None, None, False)
     return sorted(
-        (records.Alert.from_record(r) for r in rows),
-        key=lambda a: (records.STATE_ORDER.get(a.state, 9), -a.since),
+        (AlertState.from_json(r.body) for r in rows),
+        key=lambda a: (STATE_ORDER.get(a.state, 9), -a.since),
     )
 
 
-def alert_history(window: Window, limit: int = 500) -> list[records.AlertEvent]:
-    """Return alert state changes in ``window``, newest first."""
-    rows = _records(config_path(), records.ALERT_HISTORY, window.start, limit, True)
-    return [records.AlertEvent.from_record(r) for r in rows]
+def alert_history(window: Window, limit: int = 500) -> list[Change]:
+    """Return the alerts' state changes in ``window``, newest first."""
+    rows = _records(config_path(), ALERT_HISTORY, window.start, limit, True)
+    return [Change.from_record(r) for r in rows]
 
 
-def silences() -> list[records.Silence]:
-    """Return every silence, active ones first."""
-    rows = _records(config_path(), records.SILENCES, None, None, True)
+def local_link(url: str) -> str:
+    """Return an alert's dashboard link relative to this dashboard, so it opens wherever it runs."""
+    base = config().alerts.dashboard_url.rstrip("/")
+    return (url[len(base) :] or "/") if base and url.startswith(base) else url
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _silences(path: str) -> list[Silence]:
+    return list_silences(store(), now(), include_expired=True)
+
+
+def silences() -> list[Silence]:
+    """Return every silence the engine knows, active ones first."""
     at = now()
-    return sorted(
-        (records.Silence.from_record(r) for r in rows),
-        key=lambda s: (not s.active(at), -s.starts_at),
-    )
+    return sorted(_silences(config_path()), key=lambda s: (not s.active(at), -s.starts_at))
 
 
 def traces(pipeline: str, limit: int = 20) -> list[records.Trace]:
@@ -291,29 +308,26 @@ def traces(pipeline: str, limit: int = 20) -> list[records.Trace]:
     return [t for t in found if t.pipeline == pipeline][:limit]
 
 
-def _write_records(put: list[Record]) -> None:
+def _on_writer(action: Callable[[Store], Silence]) -> Silence:
     # The dashboard's only writes: silences. A short-lived read-write store,
     # so the shared reader stays read-only.
     writer = open_store(config().store)
     try:
-        writer.put_records(put)
+        return action(writer)
     finally:
         writer.close()
-    _records.clear()
+        _silences.clear()
 
 
-def create_silence(
-    matchers: list[records.Matcher], comment: str, author: str, seconds: float
-) -> records.Silence:
-    """Store a new silence lasting ``seconds`` from now and return it."""
-    silence = records.Silence.new(matchers, comment, author, now(), seconds)
-    _write_records([silence.to_record()])
-    return silence
+def create_silence(matchers: list[str], comment: str, author: str, seconds: float) -> Silence:
+    """Store a silence lasting ``seconds`` from now, as ``lagwatch silence add`` would."""
+    at = now()
+    return _on_writer(lambda w: add_silence(w, matchers, author, comment, at + seconds, at))
 
 
-def expire_silence(silence: records.Silence) -> None:
-    """End a silence now; it stays listed as expired."""
-    _write_records([silence.expired(now()).to_record()])
+def expire_silence(silence_id: str) -> Silence:
+    """End a silence now, as ``lagwatch silence expire`` would; it stays listed as expired."""
+    return _on_writer(lambda w: alert_silences.expire_silence(w, silence_id, now()))
 
 
 __all__ = ["StoreUnavailable"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from alerts.state import FIRING, AlertState
 from dashboard import data, model
-from dashboard.records import Alert
 
 FRESHNESS = "lagwatch_pipeline_freshness_seconds"
 PROBE_LATENCY = "lagwatch_probe_latency_seconds"
@@ -25,13 +25,30 @@ def increase(points: Sequence[tuple[float, float]]) -> float:
     return total
 
 
-def pipeline_alerts(pipeline: data.PipelineInfo, alerts: Sequence[Alert]) -> list[Alert]:
+def firing(alerts: Sequence[AlertState]) -> list[AlertState]:
+    """Return the alerts firing and told to receivers (not silenced or inhibited)."""
+    return [a for a in alerts if a.state == FIRING and not a.muted]
+
+
+def muted(alerts: Sequence[AlertState]) -> list[AlertState]:
+    """Return the alerts firing but silenced or inhibited."""
+    return [a for a in alerts if a.state == FIRING and a.muted]
+
+
+def pipeline_groups(pipeline: data.PipelineInfo, latency: Mapping[str, float]) -> set[str]:
+    """Return the pipeline's consumer groups: configured, or timed as its probe's hops."""
+    hops = {hop.split(":", 1)[1] for hop in latency if hop.startswith("group:")}
+    return set(pipeline.groups) | hops
+
+
+def pipeline_alerts(
+    pipeline: data.PipelineInfo, groups: set[str], alerts: Sequence[AlertState]
+) -> list[AlertState]:
     """Return the alerts about ``pipeline``: labelled with it, or with one of its groups."""
     return [
         a
         for a in alerts
-        if a.labels.get("pipeline") == pipeline.name
-        or (pipeline.groups and a.labels.get("group") in pipeline.groups)
+        if a.labels.get("pipeline") == pipeline.name or a.labels.get("group") in groups
     ]
 
 
@@ -47,7 +64,7 @@ class PipelineState:
     behind: model.HopVerdict | None
     latency: dict[str, float]
     lost: dict[str, float]
-    alerts: list[Alert]
+    alerts: list[AlertState]
 
     @property
     def label(self) -> str:
@@ -76,7 +93,7 @@ def probes_lost(pipeline: str, window: data.Window) -> dict[str, float]:
 
 
 def pipeline_state(
-    info: data.PipelineInfo, window: data.Window, alerts: Sequence[Alert]
+    info: data.PipelineInfo, window: data.Window, alerts: Sequence[AlertState]
 ) -> PipelineState:
     """Return the state of one pipeline: freshness vs SLO, the hop behind, its alerts."""
     found = data.latest(FRESHNESS, pipeline=info.name)
@@ -90,9 +107,9 @@ def pipeline_state(
         for v in data.latest(GROUP_LAG_SECONDS)
         if v.label_dict.get("group") in info.groups
     }
-    mine = pipeline_alerts(info, alerts)
+    mine = pipeline_alerts(info, pipeline_groups(info, latency), alerts)
     health = model.freshness_health(value.value if value else None, info.slo_seconds, stale)
-    if any(a.state == "firing" for a in mine):
+    if firing(mine):
         health = model.worst([health, model.CRIT])
     elif any(v > 0 for v in lost.values()):
         health = model.worst([health, model.WARN])

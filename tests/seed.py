@@ -1,9 +1,11 @@
 """Seed a store with the recorded incident in sample_data/dashboard/incident.json.
 
 The dataset describes entities (collectors, pipelines, groups, slots, binlog,
-outbox, alerts) with keyframe curves; this module expands them into the
-series and records lagwatch's collectors, probe and alert engine write, ending
-at "now". Tests read expected figures from the same dataset (``final``).
+outbox) with keyframe curves, and silences; this module expands them into the
+series and records lagwatch's collectors and probe write, ending at "now",
+then runs the real alert engine over them, so alert state and history are
+what the engine itself records. Tests read expected figures from the same
+dataset (``final``; ``alerts_expected`` for what the engine should raise).
 
     python -m tests.seed --config lagwatch.yaml [--series 2000] [--hours 24]
 """
@@ -20,9 +22,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from alerts.builtin import effective_rules
+from alerts.config import AlertsConfig
+from alerts.engine import Engine
+from alerts.replay import metrics_of
+from alerts.silences import Silence, parse_matchers
+from alerts.view import ReplayView
 from store import Record, Sample, Store, open_store
 
 DATASET = Path(__file__).resolve().parents[1] / "sample_data" / "dashboard" / "incident.json"
+# The alert engine is run over at most this many of the last hours of the dataset.
+ALERT_HOURS = 6.0
+# Where the seeded alerts' links point (the configs written below say the same).
+DASHBOARD_URL = "http://127.0.0.1:8501"
+RUNBOOKS = "https://runbooks.example.com/lagwatch"
 QUANTILES = {"0.5": 1.0, "0.95": 1.5, "0.99": 2.2}
 Curve = list[list[float]]
 
@@ -203,22 +216,48 @@ def _outbox(w: Writer, items: list[dict[str, Any]]) -> None:
         w.curve("lagwatch_outbox_published_per_second", o["rate"], 0.1, **ids)
 
 
-def records(dataset: dict[str, Any], now: float) -> list[Record]:
-    """Return the alert state, history, silences and probe traces the dataset describes."""
+def silences(dataset: dict[str, Any], now: float) -> list[Record]:
+    """Return the dataset's silences as the alert engine stores them."""
+    return [
+        Silence(
+            spec["id"],
+            parse_matchers(spec["matchers"]),
+            spec["author"],
+            spec["comment"],
+            now + spec["starts"],
+            now + spec["ends"],
+            now + spec["starts"],
+        ).to_record()
+        for spec in dataset["silences"]
+    ]
+
+
+def run_alerts(
+    store: Store,
+    samples: list[Sample],
+    start: float,
+    now: float,
+    every: float,
+    config: AlertsConfig,
+) -> Engine:
+    """Run the alert engine over ``samples`` every ``every`` seconds from ``start`` to ``now``.
+
+    What the daemon's engine would have recorded had it watched the incident:
+    alert states, their history and the silences it honoured. It notifies no one.
+    """
+    view = ReplayView(samples)
+    engine = Engine(store, config, clock=lambda: start)
+    engine.default_receivers = []
+    engine.started = start
+    for i in range(int((now - start) // every) + 1):
+        at = start + i * every
+        engine.evaluate(at, view.at(at))
+    return engine
+
+
+def traces(dataset: dict[str, Any], now: float) -> list[Record]:
+    """Return the probe traces the dataset describes."""
     out: list[Record] = []
-    for a in dataset["alerts"]:
-        body = {k: v for k, v in a.items() if k != "fingerprint"}
-        body["since"] = now + a["since"]
-        out.append(Record("alerts.state", a["fingerprint"], now + a["since"], body))
-    labels = {a["fingerprint"]: a["labels"] for a in dataset["alerts"]}
-    for h in dataset["history"]:
-        when = now + h["at"]
-        body = {**h, "labels": labels[h["fingerprint"]]}
-        out.append(Record("alerts.history", f"{h['fingerprint']}:{int(when * 1000)}", when, body))
-    for s in dataset["silences"]:
-        body = {**s, "created_at": now + s["starts"], "starts_at": now + s["starts"]}
-        body["ends_at"] = now + s["ends"]
-        out.append(Record("alerts.silences", s["id"], now + s["starts"], body))
     rng = random.Random(7)
     spec = dataset["traces"]
     for p in dataset["pipelines"]:
@@ -287,21 +326,34 @@ def series_keys(dataset: dict[str, Any]) -> set[tuple[str, tuple[tuple[str, str]
 
 
 def seed(
-    store: Store, dataset: dict[str, Any], now: float | None = None, hours: float | None = None
+    store: Store,
+    dataset: dict[str, Any],
+    now: float | None = None,
+    hours: float | None = None,
+    alerts: AlertsConfig | None = None,
 ) -> int:
-    """Write the dataset into ``store`` ending at ``now``; return the number of samples."""
+    """Write the dataset into ``store`` ending at ``now``, then run the alert engine over its last
+    hours (at most ALERT_HOURS); return the number of samples."""
     now = time.time() if now is None else now
+    hours = hours or dataset["hours"]
+    config = alerts or AlertsConfig(dashboard_url=DASHBOARD_URL, runbook_url=RUNBOOKS)
+    watched = set(metrics_of(effective_rules(config)))
+    start = now - min(hours, ALERT_HOURS) * 3600
+    for_alerts: list[Sample] = []
     batch: list[Sample] = []
     written = 0
     for sample in samples(dataset, now, hours):
         batch.append(sample)
+        if sample.name in watched and sample.ts >= start:
+            for_alerts.append(sample)
         if len(batch) >= 50_000:
             store.write(batch)
             written += len(batch)
             batch = []
     store.write(batch)
     written += len(batch)
-    store.put_records(records(dataset, now))
+    store.put_records(silences(dataset, now) + traces(dataset, now))
+    run_alerts(store, for_alerts, start, now, dataset["every"], config)
     store.maintain(now)
     return written
 
@@ -317,9 +369,10 @@ def main() -> None:
     dataset = load_dataset()
     if args.series:
         dataset = add_bench_groups(dataset, args.series)
-    store = open_store(load(args.config).store)
+    config = load(args.config)
+    store = open_store(config.store)
     try:
-        print(f"wrote {seed(store, dataset, hours=args.hours)} samples")
+        print(f"wrote {seed(store, dataset, hours=args.hours, alerts=config.alerts)} samples")
     finally:
         store.close()
 
@@ -333,6 +386,9 @@ sources:
   - {{name: legacy-db, kind: mysql, dsn: "mysql://monitor:{password}@127.0.0.1:3306/legacy"}}
 kafka:
   - {{name: main, bootstrap: "127.0.0.1:9092"}}
+alerts:
+  dashboard_url: {dashboard}
+  runbook_url: {runbooks}
 """
 PASSWORD = "s3cret-Pa55word"
 
@@ -344,7 +400,11 @@ def write_config(folder: Path, empty: bool = False) -> Path:
     if empty:
         path.write_text(f"store:\n  url: sqlite:///{store}\n")
     else:
-        path.write_text(CONFIG.format(store=store, password=PASSWORD))
+        path.write_text(
+            CONFIG.format(
+                store=store, password=PASSWORD, dashboard=DASHBOARD_URL, runbooks=RUNBOOKS
+            )
+        )
     return path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from alerts.template import format_value
+from alerts.template import value_text
 
 PD_SEVERITY = {"page": "critical", "ticket": "error", "warning": "warning", "info": "info"}
 
@@ -36,10 +36,7 @@ class AlertView:
 
     def value_text(self) -> str:
         """Return e.g. ``4m12s (threshold > 5m00s)``."""
-        text = format_value(self.value, self.unit)
-        if self.threshold is None:
-            return text
-        return f"{text} (threshold {self.op} {format_value(self.threshold, self.unit)})"
+        return value_text(self.value, self.op, self.threshold, self.unit)
 
 
 @dataclass(frozen=True)

@@ -2,37 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
 
-from dashboard import data, examples, fmt, model, ui
-from dashboard.records import Alert, Matcher, Silence, parse_matchers
+from alerts.silences import Silence, parse_matchers, silenced_by, split_matchers
+from alerts.state import FIRING, PENDING, RESOLVED, AlertState
+from alerts.template import value_text
+from dashboard import data, examples, fmt, model, summary, ui
 from store.types import parse_duration
 
-SEVERITY = {"page": model.CRIT, "critical": model.CRIT, "warning": model.WARN}
+LINKS = {
+    "runbook": st.column_config.LinkColumn(display_text="runbook"),
+    "view": st.column_config.LinkColumn(display_text="open", help="The alert's dashboard link"),
+}
 
 
-def alert_rows(alerts: list[Alert], silences: list[Silence]) -> list[dict[str, Any]]:
+def labels_text(labels: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in labels.items() if k not in ("alertname", "severity"))
+
+
+def muted_by(alert: AlertState, silences: Sequence[Silence], at: float) -> str:
+    """Return why the alert is muted: the engine's word, or a silence it applies next evaluation."""
+    if alert.muted:
+        return alert.muted
+    found = silenced_by(silences, alert.labels, at) if alert.state != RESOLVED else None
+    return f"silenced by {found} (from the next evaluation)" if found else ""
+
+
+STATE_HEALTH = {FIRING: model.CRIT, PENDING: model.WARN, RESOLVED: model.OK}
+
+
+def alert_rows(alerts: list[AlertState], silences: Sequence[Silence]) -> list[dict[str, Any]]:
     at = data.now()
-    active = [s for s in silences if s.active(at)]
     rows = []
     for a in alerts:
-        silenced = bool(a.silenced_by) or any(s.matches(a.labels) for s in active)
+        link = a.annotations.get("dashboard_url")
+        muted = muted_by(a, silences, at)
+        muted_now = bool(a.muted) and a.state != RESOLVED
+        shown = "muted" if muted_now else "flapping" if a.flapping else ""
         rows.append(
             {
-                "state": a.state + (" (flapping)" if a.flapping else ""),
-                "severity": a.severity or fmt.NONE,
+                "state": f"{a.state} ({shown})" if shown else a.state,
+                "severity": a.labels.get("severity") or fmt.NONE,
                 "alert": a.rule,
-                "silenced": "yes" if silenced else "",
+                "value": a.value_text(),
+                "summary": a.annotations.get("summary", ""),
                 "for": fmt.duration(at - a.since),
-                "summary": a.summary,
+                "muted": muted,
+                "labels": labels_text(a.labels),
                 "since": fmt.clock(a.since),
-                "labels": ", ".join(f"{k}={v}" for k, v in a.labels.items() if k != "alertname"),
-                "runbook": a.runbook_url or None,
-                ui.HEALTH: model.OK
-                if a.state == "resolved"
-                else SEVERITY.get(a.severity, model.WARN),
+                "runbook": a.annotations.get("runbook_url"),
+                "view": data.local_link(link) if link else None,
+                ui.HEALTH: model.UNKNOWN if muted_now else STATE_HEALTH.get(a.state, model.WARN),
             }
         )
     return rows
@@ -40,24 +63,22 @@ def alert_rows(alerts: list[Alert], silences: list[Silence]) -> list[dict[str, A
 
 def history(window: data.Window) -> None:
     st.subheader("History")
-    events = data.alert_history(window)
-    if not events:
+    changes = data.alert_history(window)
+    if not changes:
         ui.empty("No alert changed state in the selected range.")
         return
     ui.table(
         [
             {
-                "at": fmt.clock(e.ts),
-                "alert": e.rule,
-                "change": f"{e.before or '—'} → {e.after}",
-                "labels": ", ".join(f"{k}={v}" for k, v in e.labels.items() if k != "alertname"),
-                ui.HEALTH: model.CRIT
-                if e.after == "firing"
-                else model.OK
-                if e.after == "resolved"
-                else model.WARN,
+                "at": fmt.clock(c.ts),
+                "alert": c.rule,
+                "change": f"{c.before} → {c.state}" + (" (flapping)" if c.flapping else ""),
+                "value": value_text(c.value, c.op, c.threshold, c.unit),
+                "summary": c.summary,
+                "labels": labels_text(c.labels),
+                ui.HEALTH: STATE_HEALTH.get(c.state, model.UNKNOWN),
             }
-            for e in events
+            for c in changes
         ],
         status="change",
     )
@@ -74,14 +95,13 @@ def _forget() -> None:
 
 
 @st.dialog("Create this silence?", on_dismiss=_forget)
-def confirm_create(matchers: list[Matcher], comment: str, author: str, seconds: float) -> None:
+def confirm_create(matchers: list[str], comment: str, author: str, seconds: float) -> None:
+    parsed = parse_matchers(matchers)
     matching = [
-        a
-        for a in data.alerts()
-        if a.state != "resolved" and all(m.matches(a.labels) for m in matchers)
+        a for a in data.alerts() if a.state != RESOLVED and all(m.matches(a.labels) for m in parsed)
     ]
     st.markdown(
-        f"Silence {', '.join(map(str, matchers))} for **{fmt.duration(seconds)}** "
+        f"Silence {', '.join(map(str, parsed))} for **{fmt.duration(seconds)}** "
         f"(until {fmt.clock(data.now() + seconds)})."
     )
     st.markdown(
@@ -105,7 +125,7 @@ def confirm_expire(silence: Silence) -> None:
     )
     left, right = st.columns(2)
     if left.button("Expire now", type="primary", key="_confirm_expire"):
-        data.expire_silence(silence)
+        data.expire_silence(silence.id)
         _forget()
         st.rerun()
     if right.button("Cancel", key="_cancel_expire"):
@@ -127,7 +147,8 @@ def silence_form() -> None:
     if not submitted:
         return
     try:
-        matchers = parse_matchers(text)
+        matchers = split_matchers(text)
+        parse_matchers(matchers)
         seconds = parse_duration(duration)
         if seconds <= 0:
             raise ValueError("the duration must be longer than 0s")
@@ -139,12 +160,13 @@ def silence_form() -> None:
     st.session_state[PENDING_CREATE] = (matchers, comment.strip(), author.strip(), seconds)
 
 
-def silences_section() -> None:
+def silences_section(window: data.Window) -> None:
     st.subheader("Silences")
     at = data.now()
-    found = data.silences()
+    # Expired silences stay in the store; those that ended before the range are history.
+    found = [s for s in data.silences() if s.ends_at >= window.start]
     if not found:
-        ui.empty("No silences.")
+        ui.empty("No silences active, scheduled or ended in the selected range.")
     for s in found:
         active = s.active(at)
         with st.container(border=True):
@@ -152,11 +174,13 @@ def silences_section() -> None:
             state = (
                 f"active, ends in {fmt.duration(s.ends_at - at)}"
                 if active
-                else (f"expired {fmt.ago(s.ends_at, at)}")
+                else f"starts in {fmt.duration(s.starts_at - at)}"
+                if s.starts_at > at
+                else f"expired {fmt.ago(s.ends_at, at)}"
             )
             left.markdown(f"**{', '.join(map(str, s.matchers))}** — {state}")
-            left.caption(f"{s.comment} — {s.author}, created {fmt.clock(s.created_at)}")
-            if active and right.button("Expire…", key=f"_expire_{s.id}"):
+            left.caption(f"{s.comment} — {s.author}, created {fmt.clock(s.created_at)} · `{s.id}`")
+            if s.ends_at > at and right.button("Expire…", key=f"_expire_{s.id}"):
                 st.session_state[PENDING_EXPIRE] = s.id
     silence_form()
     if PENDING_CREATE in st.session_state:
@@ -172,33 +196,29 @@ def body() -> None:
     window = ui.window()
     alerts = data.alerts()
     silences = data.silences()
-    firing = [a for a in alerts if a.state == "firing"]
-    pending = [a for a in alerts if a.state == "pending"]
-    top = st.columns(3)
-    top[0].metric("Firing", len(firing))
-    top[1].metric("Pending", len(pending))
-    top[2].metric("Active silences", sum(1 for s in silences if s.active(data.now())))
-    if not data.config().alerts.receivers:
+    at = data.now()
+    top = st.columns(4)
+    top[0].metric("Firing", len(summary.firing(alerts)), help="Firing and told to receivers.")
+    top[1].metric("Muted", len(summary.muted(alerts)), help="Firing but silenced or inhibited.")
+    top[2].metric("Pending", sum(1 for a in alerts if a.state == PENDING))
+    top[3].metric("Active silences", sum(1 for s in silences if s.active(at)))
+    if "receivers" not in data.config().alerts.model_fields_set:
         st.caption(
-            "No receivers configured: alerts show here but notify no one. "
+            "No receivers configured: alerts show here and go to the daemon's log only. "
             "Add `alerts.receivers` and `alerts.routes`."
         )
         with st.expander("Example"):
             st.code(examples.RECEIVERS.strip(), language="yaml")
     st.subheader("Firing and pending")
-    current = [a for a in alerts if a.state != "resolved"]
+    current = [a for a in alerts if a.state != RESOLVED]
     if current:
-        ui.table(
-            alert_rows(current, silences),
-            status="state",
-            column_config={"runbook": st.column_config.LinkColumn(display_text="runbook")},
-        )
+        ui.table(alert_rows(current, silences), status="state", column_config=LINKS)
     else:
         ui.empty("Nothing is firing or pending.")
-    resolved = [a for a in alerts if a.state == "resolved"]
+    resolved = [a for a in alerts if a.state == RESOLVED]
     if resolved:
         st.subheader("Recently resolved")
-        ui.table(alert_rows(resolved, silences), status="state")
+        ui.table(alert_rows(resolved, silences), status="state", column_config=LINKS)
     history(window)
 
 
@@ -206,6 +226,6 @@ st.title("Alerts")
 ui.live(body)
 # Outside the auto-refreshing fragment: a refresh would close an open confirmation.
 try:
-    silences_section()
+    silences_section(ui.window())
 except ui.StoreUnavailable as exc:
     ui.store_unavailable(exc)

@@ -9,6 +9,7 @@ from dashboard import charts, data, examples, fmt, model, ui
 OUTBOX = "lagwatch_outbox_"
 # An oldest row older than this is a warning, ten times this critical.
 OLD_ROW = 60.0
+ALL = "(all sources)"
 
 
 def body() -> None:
@@ -29,6 +30,12 @@ def body() -> None:
         else:
             ui.not_configured("outbox table", "sources[].outbox", examples.OUTBOX)
         return
+    sources = sorted({key[0] for key in tables})
+    source = (
+        ui.choice("Source", [ALL, *sources], "source", ALL) if len(sources) > 1 else None
+    ) or ALL
+    if source != ALL:
+        tables = [key for key in tables if key[0] == source]
     rows = []
     for key in tables:
         age = oldest[key].value if key in oldest else None
@@ -51,15 +58,20 @@ def body() -> None:
     rows.sort(key=lambda r: (-model.RANK[str(r[ui.HEALTH])], str(r["table"])))
     top = st.columns(3)
     top[0].metric("Tables", len(rows))
-    top[1].metric("Backlog (rows)", fmt.count(sum(b.value for b in backlog.values())))
+    top[1].metric(
+        "Backlog (rows)", fmt.count(sum(backlog[k].value for k in tables if k in backlog))
+    )
     top[2].metric(
-        "Oldest pending row", fmt.duration(max((o.value for o in oldest.values()), default=None))
+        "Oldest pending row",
+        fmt.duration(max((oldest[k].value for k in tables if k in oldest), default=None)),
     )
     ui.table(
         rows,
         status="oldest pending",
         column_config={"backlog (rows)": st.column_config.NumberColumn(format="localized")},
     )
+
+    where = {} if source == ALL else {"source": source}
 
     def name(s: object) -> str:
         labels = s.label_dict  # type: ignore[attr-defined]
@@ -71,7 +83,8 @@ def body() -> None:
         ("published_per_second", "Publish rate", "rows/s"),
     ):
         st.plotly_chart(
-            charts.timeseries(data.series(OUTBOX + metric, window), title, unit, name), key=metric
+            charts.timeseries(data.series(OUTBOX + metric, window, where), title, unit, name),
+            key=metric,
         )
 
 

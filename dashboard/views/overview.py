@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from alerts.state import AlertState
 from dashboard import data, examples, fmt, model, summary, ui
-from dashboard.records import Alert
 
 TILES_PER_ROW = 3
 WORST_GROUPS = 10
@@ -34,7 +34,7 @@ def tile(state: summary.PipelineState, window: data.Window) -> None:
             st.markdown(f"Behind: **{state.behind.hop}** — {state.behind.reason}")
         elif state.health == model.OK:
             st.caption("All hops within SLO")
-        firing = [a for a in state.alerts if a.state == "firing"]
+        firing = summary.firing(state.alerts)
         if firing:
             st.caption(
                 ":material/notifications_active: " + ", ".join(sorted({a.rule for a in firing}))
@@ -44,27 +44,31 @@ def tile(state: summary.PipelineState, window: data.Window) -> None:
         )
 
 
-def alerts_table(firing: list[Alert]) -> None:
+def alerts_table(firing: list[AlertState], muted: int) -> None:
     st.subheader(f"Firing alerts ({len(firing)})")
+    if muted:
+        st.caption(f"{muted} more firing but silenced or inhibited.")
     if not firing:
         ui.empty("No alert is firing.")
-        return
-    at = data.now()
-    rows = [
-        {
-            "severity": a.severity or "—",
-            "alert": a.rule,
-            "summary": a.summary or ", ".join(f"{k}={v}" for k, v in a.labels.items()),
-            "for": fmt.duration(at - a.since),
-            ui.HEALTH: model.CRIT if a.severity in ("page", "critical") else model.WARN,
-        }
-        for a in firing
-    ]
-    ui.table(
-        rows,
-        status="severity",
-        column_config={"summary": st.column_config.TextColumn(width="large")},
-    )
+    else:
+        at = data.now()
+        rows = [
+            {
+                "severity": a.labels.get("severity") or fmt.NONE,
+                "alert": a.rule,
+                "summary": a.annotations.get("summary") or a.value_text(),
+                "for": fmt.duration(at - a.since),
+                ui.HEALTH: model.CRIT
+                if a.labels.get("severity") in ("page", "critical")
+                else model.WARN,
+            }
+            for a in firing
+        ]
+        ui.table(
+            rows,
+            status="severity",
+            column_config={"summary": st.column_config.TextColumn(width="large")},
+        )
     st.page_link("views/alerts.py", label="All alerts and silences →")
 
 
@@ -123,7 +127,7 @@ def body() -> None:
     ui.freshness_banner()
     window = ui.window()
     alerts = data.alerts()
-    firing = [a for a in alerts if a.state == "firing"]
+    firing = summary.firing(alerts)
     states = [summary.pipeline_state(p, window, alerts) for p in data.pipelines()]
     counts = {h: sum(1 for s in states if s.health == h) for h in model.COLOUR}
     down = summary.failing_collectors()
@@ -149,7 +153,7 @@ def body() -> None:
 
     left, right = st.columns(2)
     with left:
-        alerts_table(firing)
+        alerts_table(firing, len(summary.muted(alerts)))
     with right:
         worst_groups()
     failing(down)

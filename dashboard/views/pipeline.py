@@ -73,13 +73,12 @@ def headline(state: summary.PipelineState, window: data.Window) -> None:
             f"{lost:,.0f} probes lost in the selected range at: {hops}",
             icon=":material/trending_down:",
         )
-    for alert in state.alerts:
-        if alert.state == "firing":
-            st.error(
-                f"**{alert.rule}** firing for {fmt.duration(data.now() - alert.since)}: "
-                f"{alert.summary}",
-                icon=":material/notifications_active:",
-            )
+    for alert in summary.firing(state.alerts):
+        st.error(
+            f"**{alert.rule}** firing for {fmt.duration(data.now() - alert.since)}: "
+            f"{alert.annotations.get('summary') or alert.value_text()}",
+            icon=":material/notifications_active:",
+        )
 
 
 def trace_table(traces: list[Trace]) -> None:
@@ -116,9 +115,7 @@ def traces_section(pipeline: str) -> None:
 
 
 def groups_section(state: summary.PipelineState) -> None:
-    groups = set(state.info.groups) | {
-        hop.split(":", 1)[1] for hop in state.latency if hop.startswith("group:")
-    }
+    groups = summary.pipeline_groups(state.info, state.latency)
     if not groups:
         return
     st.subheader("Consumer groups")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from alerts.silences import parse_matchers, split_matchers
 from dashboard import model
 from dashboard.config import DashboardConfig
 from dashboard.data import mask_dsn
-from dashboard.records import Matcher, Silence, parse_matchers
 from store import Sample
 from store.sqlite import SqliteStore
 
@@ -89,15 +89,16 @@ def test_login_is_off_on_loopback_and_required_elsewhere() -> None:
         DashboardConfig.model_validate({"login": {"method": "oidc"}})
 
 
-def test_matchers_parse_and_match() -> None:
-    matchers = parse_matchers('group=ledger-writer\npipeline=~"pay.*"')
-    assert matchers == [Matcher("group", "ledger-writer"), Matcher("pipeline", "pay.*", True)]
-    silence = Silence.new(matchers, "c", "a", at=0.0, seconds=60)
-    assert silence.matches({"group": "ledger-writer", "pipeline": "payments"})
-    assert not silence.matches({"group": "ledger-writer", "pipeline": "orders"})
-    assert silence.active(30) and not silence.expired(30).active(30)
-    with pytest.raises(ValueError, match="not name=value"):
-        parse_matchers("oops")
+def test_matchers_typed_in_one_box_split_like_cli_arguments() -> None:
+    typed = 'group=ledger-writer\npipeline=~"pay.*, refunds", source!=legacy-db'
+    texts = split_matchers(typed)
+    assert texts == ["group=ledger-writer", "pipeline=~pay.*, refunds", "source!=legacy-db"]
+    matchers = parse_matchers(texts)
+    assert [m.op for m in matchers] == ["=", "=~", "!="]
+    labels = {"group": "ledger-writer", "pipeline": "pay.*, refunds", "source": "orders-db"}
+    assert all(m.matches(labels) for m in matchers)
+    with pytest.raises(ValueError, match="No closing quotation"):
+        split_matchers('group="open')
 
 
 def test_one_read_only_store_serves_many_threads(tmp_path: Path) -> None:

@@ -8,19 +8,24 @@ and names the config key to add.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from dashboard import fmt
 from store import open_store
 from tests import seed
+from tests.dashboard_app import (
+    DATASET,
+    metric,
+    open_page,
+    seeded_config,
+    stored_alerts,
+    table_with,
+    texts,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "dashboard" / "app.py")
 PAGES = [
     "views/overview.py",
     "views/pipeline.py",
@@ -30,28 +35,11 @@ PAGES = [
     "views/outbox.py",
     "views/alerts.py",
 ]
-DATASET = seed.load_dataset()
-
-
-def seeded_config(folder: Path, hours: float) -> Path:
-    config = seed.write_config(folder)
-    store = open_store(seed.store_config_of(config))
-    try:
-        seed.seed(store, DATASET, hours=hours)
-    finally:
-        store.close()
-    return config
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return seeded_config(tmp_path_factory.mktemp("seeded"), hours=6)
-
-
-@pytest.fixture
-def writable(tmp_path: Path) -> Path:
-    """A seeded store of its own, for a test that writes silences."""
-    return seeded_config(tmp_path, hours=1)
 
 
 @pytest.fixture(scope="module")
@@ -64,37 +52,6 @@ def empty(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return config
 
 
-def open_page(config: Path, page: str, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
-    monkeypatch.setenv("LAGWATCH_CONFIG", str(config))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(params)
-    at.run()
-    if page != PAGES[0]:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    found = [m.value for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r}; have {[m.label for m in at.metric]}"
-    return found[0]
-
-
-def table_with(at: AppTest, column: str) -> list[dict[str, object]]:
-    for frame in at.dataframe:
-        if column in frame.value.columns:
-            return list(frame.value.to_dict("records"))
-    raise AssertionError(f"no table with column {column!r}")
-
-
-def texts(at: AppTest) -> str:
-    parts = [
-        e.value for kind in (at.markdown, at.caption, at.info, at.warning, at.error) for e in kind
-    ]
-    return "\n".join(str(p) for p in parts)
-
-
 def final_of(group: str, field: str) -> float:
     found = next(g for g in DATASET["kafka"]["groups"] if g["group"] == group)
     return seed.final(found[field])
@@ -105,10 +62,14 @@ def final_of(group: str, field: str) -> float:
 
 def test_overview_shows_the_incident(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(seeded, PAGES[0], monkeypatch)
-    firing = [a for a in DATASET["alerts"] if a["state"] == "firing"]
+    told = [a for a in stored_alerts(seeded) if a.state == "firing" and not a.muted]
+    assert len(told) == len(DATASET["alerts_expected"]["firing"])
     down = [c for c in DATASET["collectors"] if seed.final(c["up"]) == 0]
     not_ok = [g for g in DATASET["kafka"]["groups"] if seed.final(g["status"]) != 0]
-    assert metric(at, "Alerts firing") == str(len(firing))
+    assert metric(at, "Alerts firing") == str(len(told))
+    assert {r["alert"] for r in table_with(at, "summary")} == {a.rule for a in told}
+    muted = len(DATASET["alerts_expected"]["muted"])
+    assert f"{muted} more firing but silenced or inhibited" in texts(at)
     assert metric(at, "Collectors failing") == str(len(down))
     assert metric(at, "Groups not OK") == str(len(not_ok))
     payments = next(p for p in DATASET["pipelines"] if p["name"] == "payments")
@@ -189,6 +150,14 @@ def test_kafka_groups_and_partition_drill_down(
     lag = sum(float(str(r["lag (messages)"])) for r in partitions)
     assert abs(lag - final_of("ledger-writer", "lag")) <= len(partitions)  # rounded per partition
     assert all(r["log end"] - r["committed"] == r["lag (messages)"] for r in partitions)  # type: ignore[operator]
+    trend = table["ledger-writer"]["lag over the range"]
+    assert len(trend) > 10 and trend[-1] > trend[0]  # it stalled within the range: lag grew
+    # The zoomable charts are one click away and drawn only then.
+    assert not at.get("plotly_chart")
+    at.session_state["_kafka_charts"] = True
+    at.run()
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(titles) == 4 and "ledger-writer: lag per partition" in "".join(titles)
 
 
 def test_outbox_backlog(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,67 +166,6 @@ def test_outbox_backlog(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert metric(at, "Backlog (rows)") == fmt.count(total)
     rows = {r["table"]: r for r in table_with(at, "table")}
     assert set(rows) == {o["table"] for o in DATASET["outbox"]}
-
-
-def test_alerts_firing_history_and_silences(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = open_page(seeded, PAGES[6], monkeypatch)
-    states = [a["state"] for a in DATASET["alerts"]]
-    assert metric(at, "Firing") == str(states.count("firing"))
-    assert metric(at, "Pending") == str(states.count("pending"))
-    assert metric(at, "Active silences") == "1"
-    current = {r["alert"]: r for r in table_with(at, "silenced")}
-    assert current["CollectorDown"]["silenced"] == "yes"
-    assert current["KafkaGroupStalled"]["silenced"] == ""
-    in_range = [h for h in DATASET["history"] if h["at"] >= -3600]  # the default range is 1h
-    assert len(table_with(at, "change")) == len(in_range)
-    assert 'collector="postgres:reporting-db"' in texts(at)
-
-
-def test_a_silence_is_created_after_confirmation(
-    writable: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    at = open_page(writable, PAGES[6], monkeypatch)
-    at.text_area[0].input("group=ledger-writer")
-    at.text_input[0].input("30m")
-    at.text_input[1].input("sam")
-    at.text_input[2].input("fix deploying")
-    at.button(key="FormSubmitter:new_silence-Review silence…").click().run()
-    assert not at.exception
-    assert any("It matches 1 active alert" in m.value for m in at.markdown)
-    at.button(key="_confirm_create").click().run()
-    store = open_store(seed.store_config_of(writable), read_only=True)
-    try:
-        bodies = [r.body for r in store.list_records("alerts.silences")]
-    finally:
-        store.close()
-    made = [b for b in bodies if b["author"] == "sam"]
-    assert len(made) == 1
-    assert made[0]["matchers"] == [{"name": "group", "value": "ledger-writer", "regex": False}]
-    assert made[0]["ends_at"] - made[0]["starts_at"] == pytest.approx(1800)
-    assert metric(at, "Active silences") == "2"
-
-
-def test_a_silence_is_expired_after_confirmation(
-    writable: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    at = open_page(writable, PAGES[6], monkeypatch)
-    at.button(key="_expire_s-migration").click().run()
-    assert any("Alerts it hides will notify again" in m.value for m in at.markdown)
-    at.button(key="_confirm_expire").click().run()
-    store = open_store(seed.store_config_of(writable), read_only=True)
-    try:
-        record = store.get_record("alerts.silences", "s-migration")
-    finally:
-        store.close()
-    assert record is not None and record.body["ends_at"] <= time.time()
-    assert metric(at, "Active silences") == "0"
-
-
-def test_a_bad_silence_says_what_to_fix(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = open_page(seeded, PAGES[6], monkeypatch)
-    at.text_area[0].input("just words")
-    at.button(key="FormSubmitter:new_silence-Review silence…").click().run()
-    assert any("not name=value" in e.value for e in at.error)
 
 
 # -- empty ----------------------------------------------------------------------
