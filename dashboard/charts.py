@@ -78,7 +78,8 @@ def timeseries(
     for s in series:
         fig.add_trace(
             trace(
-                x=[fmt.when(ts) for ts, _ in s.points],
+                # Epoch milliseconds on a date axis: a third of the bytes of ISO strings.
+                x=[ts * 1000 for ts, _ in s.points],
                 y=[v / divisor for _, v in s.points],
                 name=name(s),
                 mode="lines",
@@ -94,11 +95,35 @@ def timeseries(
             annotation_position="top left",
         )
     fig = _layout(fig, title, unit, height)
+    fig.update_xaxes(type="date")
     if not zero:
         fig.update_yaxes(rangemode="normal")
     if unit == "seconds":
         fig.update_yaxes(ticksuffix=f" {suffix}", tickformat="~r")
     return fig
+
+
+def sparkline(values: Sequence[float], height: int = 48) -> str:
+    """Return an SVG area sparkline of ``values`` (oldest first), scaled to its own range.
+
+    Drawn by the browser itself: a tile's trend needs no chart library loaded.
+    """
+    if len(values) < 2:
+        return ""
+    lo, hi = min(min(values), 0.0), max(values)
+    span = (hi - lo) or 1.0
+    step = 100.0 / (len(values) - 1)
+    points = " ".join(
+        f"{i * step:.2f},{height - 1 - (v - lo) / span * (height - 2):.2f}"
+        for i, v in enumerate(values)
+    )
+    return (
+        f'<svg width="100%" height="{height}" viewBox="0 0 100 {height}" '
+        'preserveAspectRatio="none" role="img" aria-label="trend">'
+        f'<polygon points="0,{height} {points} 100,{height}" fill="rgba(91,103,112,0.12)"/>'
+        f'<polyline points="{points}" fill="none" stroke="#5b6770" stroke-width="1.5" '
+        'vector-effect="non-scaling-stroke"/></svg>'
+    )
 
 
 def waterfall(trace: Trace, height: int = 60) -> go.Figure:

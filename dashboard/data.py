@@ -40,7 +40,8 @@ CONFIG_ENV = "LAGWATCH_CONFIG"
 TTL = 5.0
 # Range ends are rounded up to this, so renders within one bucket share cached results.
 BUCKET = 5.0
-MAX_POINTS = 2000
+# Points per series a chart gets: about one per two pixels of a full-width chart.
+MAX_POINTS = 720
 MASK = "***"
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from html import escape
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, fmt
-from dashboard.model import STALE_AFTER
-from store import StoreUnavailable
+from dashboard.model import OK, RANK, STALE_AFTER
+from store import Series, StoreUnavailable
 
 # Query params that carry over from page to page (st.navigation drops them on a switch).
 STICKY = ("range", "refresh", "pipeline", "cluster", "group", "source", "slot")
@@ -152,29 +153,99 @@ def empty(message: str) -> None:
     st.info(message, icon=":material/info:")
 
 
-# Cell colours for a health column (light backgrounds that stay readable in both themes).
-CELL = {
-    "ok": "background-color: #d8f3dc; color: #1b4332",
-    "warn": "background-color: #ffe8cc; color: #7a4100",
-    "crit": "background-color: #ffd6d6; color: #8b0000",
-    "unknown": "background-color: #e9ecef; color: #343a40",
-}
+# Label colours of a health column (light backgrounds the label text stays readable on).
+LABEL = {"ok": "#d8f3dc", "warn": "#ffe8cc", "crit": "#ffd6d6", "unknown": "#e9ecef"}
 HEALTH = "_health"
+# Points of a sparkline in a table: enough for its shape, a few hundred bytes a row.
+TREND_POINTS = 60
 
 
 def table(rows: Sequence[Mapping[str, Any]], status: str | None = None, **options: Any) -> None:
-    """Show rows as a table; a row's ``_health`` colours its ``status`` column."""
+    """Show rows as a table; a row's ``_health`` colours its ``status`` cell as a label.
+
+    Colours come from column_config, not a pandas Styler: a styled frame is
+    rendered cell by cell on both sides and makes big tables slow.
+    """
     frame = pd.DataFrame(rows)
     healths = list(frame.pop(HEALTH)) if HEALTH in frame else []
+    config = dict(options.pop("column_config", None) or {})
     if status and healths:
-        styled = frame.style.apply(
-            lambda col: (
-                [CELL.get(h, "") for h in healths] if col.name == status else [""] * len(col)
-            )
+        # One colour per label text; should a text mean two healths, the worse one shows.
+        colour: dict[str, str] = {}
+        texts = [str(v) for v in frame[status]]
+        for text, health in zip(texts, healths, strict=True):
+            if RANK[health] >= RANK[colour.get(text, OK)]:
+                colour[text] = health
+        frame[status] = [[t] for t in texts]
+        config[status] = st.column_config.MultiselectColumn(
+            status, options=list(colour), color=[LABEL[h] for h in colour.values()]
         )
-        st.dataframe(styled, hide_index=True, **options)
-    else:
-        st.dataframe(frame, hide_index=True, **options)
+    st.dataframe(frame, hide_index=True, column_config=config, **options)
+
+
+# An HTML table's look, close to st.dataframe's, in the theme's own text colour.
+_CELL = "padding:0.3rem 0.6rem;border-bottom:1px solid rgba(128,128,128,0.2);vertical-align:top"
+_HEAD = _CELL + ";text-align:left;font-weight:400;opacity:0.7"
+_LABEL = "border-radius:0.75rem;padding:0.05rem 0.5rem;color:#31333f;background:"
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return fmt.NONE
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return fmt.count(value) if float(value).is_integer() else f"{value:,.4g}"
+    return str(value)
+
+
+def small_table(rows: Sequence[Mapping[str, Any]], status: str | None = None) -> None:
+    """Show a few rows as a plain HTML table: text wraps, and the browser loads no grid for it.
+
+    For short lists on pages that must show at once; ``_health`` colours ``status``
+    as ``table`` does. Long or sortable lists belong in ``table``.
+    """
+    columns = list(dict.fromkeys(k for row in rows for k in row if k != HEALTH))
+    head = "".join(f'<th style="{_HEAD}">{escape(c)}</th>' for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            text = escape(_cell_text(value))
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if column == status and HEALTH in row:
+                text = f'<span style="{_LABEL}{LABEL[row[HEALTH]]}">{text}</span>'
+            align = ";text-align:right" if numeric else ""
+            cells.append(f'<td style="{_CELL}{align}">{text}</td>')
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    st.html(
+        '<table style="width:100%;border-collapse:collapse;font-size:0.875rem">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def trend_column(label: str, help: str | None = None) -> Any:
+    """Return the column_config of a sparkline column (values over the selected range)."""
+    return st.column_config.LineChartColumn(label, y_min=0, help=help)
+
+
+def trends(
+    series: Sequence[Series], key: Callable[[Series], tuple[str, ...]]
+) -> dict[tuple[str, ...], list[float]]:
+    """Return each series' values keyed by ``key``, for a sparkline column."""
+    return {key(s): [v for _, v in s.points] for s in series}
+
+
+def chart_section(label: str, key: str, draw: Callable[[], None]) -> None:
+    """Draw ``draw``'s charts in an expander that runs it only when opened.
+
+    Plotly's renderer is a large script that a browser loads and parses before
+    the first chart shows (seconds on a busy machine): pages keep the figures
+    on-call needs first (tables with a trend per row) above the fold and the
+    zoomable charts one click away.
+    """
+    with st.expander(label, key=key, on_change="rerun", icon=":material/show_chart:") as box:
+        if box.open:
+            draw()
 
 
 def chart_grid(figures: Sequence[tuple[str, Any]], columns: int = 2) -> None:

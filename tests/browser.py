@@ -29,9 +29,10 @@ CHROMIUM_ARGS = [
 ]
 # Streamlit marks the app element with its script state; notRunning means rendered.
 READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
-# Then the page is drawn: no placeholders left, every chart and table painted.
+# Then the page is drawn: no placeholders left, every chart, sparkline and table painted.
 DRAWN = """() => !document.querySelector("[data-testid='stSkeleton']")
     && [...document.querySelectorAll("[data-testid='stPlotlyChart']")].every(c => c.querySelector('.main-svg'))
+    && [...document.querySelectorAll("[data-testid='stMetricChart']")].every(c => c.querySelector('svg, canvas'))
     && [...document.querySelectorAll("[data-testid='stDataFrame']")].every(t => t.querySelector('canvas'))"""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -60,18 +61,57 @@ def metric(at: AppTest, label: str) -> str:
 
 def _cell(value: Any) -> Any:
     # A status shows as a coloured label: a list of one text in the frame.
-    if isinstance(value, list | tuple | np.ndarray) and len(value) == 1 and isinstance(value[0], str):
+    if (
+        isinstance(value, list | tuple | np.ndarray)
+        and len(value) == 1
+        and isinstance(value[0], str)
+    ):
         return value[0]
     return value
 
 
+class _HtmlTables(HTMLParser):
+    """The text of every <table> in st.html bodies, as rows of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_tables(at: AppTest) -> list[list[dict[str, Any]]]:
+    """Return every HTML table the page shows (ui.small_table), as rows of texts."""
+    parser = _HtmlTables()
+    for element in at.get("html"):
+        parser.feed(element.proto.body)
+    return [[dict(zip(t[0], row, strict=True)) for row in t[1:]] for t in parser.tables if t]
+
+
 def tables_with(at: AppTest, column: str) -> list[list[dict[str, Any]]]:
     """Return every table that has ``column``, as rows (status labels as their text)."""
-    return [
+    frames = [
         [{k: _cell(v) for k, v in row.items()} for row in frame.value.to_dict("records")]
         for frame in at.dataframe
         if column in frame.value.columns
     ]
+    return frames + [rows for rows in html_tables(at) if rows and column in rows[0]]
 
 
 def table_with(at: AppTest, column: str) -> list[dict[str, Any]]:

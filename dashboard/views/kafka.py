@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard import charts, data, examples, fmt, model, ui
-from store import LatestValue
+from dashboard import charts as plots
+from dashboard import data, examples, fmt, model, ui
+from store import LatestValue, Series
 
 GROUP = "lagwatch_kafka_group_"
 PARTITION = "lagwatch_kafka_partition_"
@@ -64,7 +65,7 @@ def group_rows(cluster: str | None) -> list[GroupRow]:
     return sorted(rows, key=lambda r: (-model.RANK[r.health], -(r.lag_seconds or 0), r.group))
 
 
-def groups_table(rows: list[GroupRow]) -> None:
+def groups_table(rows: list[GroupRow], lag: dict[tuple[str, ...], list[float]]) -> None:
     ui.table(
         [
             {
@@ -75,6 +76,7 @@ def groups_table(rows: list[GroupRow]) -> None:
                 "members": fmt.count(r.members),
                 "lag (messages)": r.lag_messages,
                 "lag (time)": fmt.duration(r.lag_seconds),
+                "lag over the range": lag.get((r.group,), []),
                 "why": r.explanation,
                 ui.HEALTH: r.health,
             }
@@ -83,12 +85,20 @@ def groups_table(rows: list[GroupRow]) -> None:
         status="verdict",
         column_config={
             "lag (messages)": st.column_config.NumberColumn(format="localized"),
+            "lag over the range": ui.trend_column(
+                "lag over the range", "lag in time, max per point"
+            ),
             "why": st.column_config.TextColumn(width="large"),
         },
     )
 
 
-def partitions(row: GroupRow, window: data.Window) -> None:
+def _partition_label(s: Series) -> str:
+    return f"{s.label_dict.get('topic')}[{s.label_dict.get('partition')}]"
+
+
+def partitions(row: GroupRow, window: data.Window) -> list[tuple[str, ...]]:
+    """Show the group's partitions; return their (topic, partition), the worst first."""
     ids = {"cluster": row.cluster, "group": row.group}
     keys = ("topic", "partition")
     lag = data.latest_by(PARTITION + "lag_messages", *keys, **ids)
@@ -101,7 +111,11 @@ def partitions(row: GroupRow, window: data.Window) -> None:
     )
     if not found:
         ui.empty(f"No partition data for {row.group} yet.")
-        return
+        return []
+    trend = ui.trends(
+        data.series(PARTITION + "lag_messages", window, ids, agg="max", max_points=ui.TREND_POINTS),
+        lambda s: (s.label_dict.get("topic", ""), s.label_dict.get("partition", "")),
+    )
     ui.table(
         [
             {
@@ -112,45 +126,69 @@ def partitions(row: GroupRow, window: data.Window) -> None:
                 "log end": _value(log_end, key),
                 "lag (messages)": _value(lag, key),
                 "lag (time)": fmt.duration(_value(seconds, key)),
+                "lag over the range": trend.get(key, []),
                 ui.HEALTH: model.kafka_health(_value(status, key)),
             }
             for key in found
         ],
         status="verdict",
         column_config={
-            c: st.column_config.NumberColumn(format="localized")
-            for c in ("committed", "log end", "lag (messages)")
+            **{
+                c: st.column_config.NumberColumn(format="localized")
+                for c in ("committed", "log end", "lag (messages)")
+            },
+            "lag over the range": ui.trend_column("lag over the range", "lag in messages"),
         },
     )
+    return sorted(found, key=lambda k: -(_value(lag, k) or 0))
 
-    def label(s: object) -> str:
-        labels = s.label_dict  # type: ignore[attr-defined]
-        return f"{labels.get('topic')}[{labels.get('partition')}]"
 
+def charts(
+    cluster: str, worst: list[str], row: GroupRow, found: list[tuple[str, ...]], window: data.Window
+) -> None:
+    """The zoomable charts: the groups most behind, the group's partitions, log end vs committed."""
+    top = [
+        s
+        for g in worst
+        for s in data.series(GROUP + "max_lag_seconds", window, {"cluster": cluster, "group": g})
+    ]
+    if top:
+        st.plotly_chart(
+            plots.timeseries(
+                top,
+                f"Lag (time) of the {len(top)} groups most behind",
+                "seconds",
+                lambda s: s.label_dict.get("group", "?"),
+            ),
+            key="top_groups",
+        )
+    if not found:
+        return
+    ids = {"cluster": row.cluster, "group": row.group}
     ui.chart_grid(
         [
             (
                 metric,
-                charts.timeseries(data.series(PARTITION + metric, window, ids), title, unit, label),
+                plots.timeseries(
+                    data.series(PARTITION + metric, window, ids), title, unit, _partition_label
+                ),
             )
             for metric, title, unit in (
-                ("lag_messages", "Lag per partition (messages)", "messages"),
-                ("lag_seconds", "Lag per partition (time)", "seconds"),
+                ("lag_messages", f"{row.group}: lag per partition (messages)", "messages"),
+                ("lag_seconds", f"{row.group}: lag per partition (time)", "seconds"),
             )
         ]
     )
-    worst = max(found, key=lambda k: _value(lag, k) or 0)
     names = [f"{t}[{p}]" for t, p in found]
-    picked = st.selectbox("Partition", names, index=found.index(worst), key="_partition")
+    picked = st.selectbox("Partition", names, key="_partition")
     topic, partition = found[names.index(picked)]
     where = {"cluster": row.cluster, "topic": topic, "partition": partition}
     ends = data.series(PARTITION + "log_end_offset", window, where)
     commits = data.series(PARTITION + "committed_offset", window, {**where, "group": row.group})
-    both = [*ends, *commits]
-    if both:
+    if ends or commits:
         st.plotly_chart(
-            charts.timeseries(
-                both,
+            plots.timeseries(
+                [*ends, *commits],
                 f"{picked}: log end vs committed",
                 "messages",
                 lambda s: "log end" if s.name.endswith("log_end_offset") else "committed",
@@ -189,24 +227,17 @@ def body() -> None:
     only_bad = st.toggle("Only groups that are not OK", value=False, key="_only_bad")
     search = st.text_input("Filter groups", key="_group_filter", placeholder="part of a group name")
     shown = [r for r in (bad if only_bad else rows) if search.lower() in r.group.lower()]
-    groups_table(shown)
-
-    worst = [r.group for r in sorted(rows, key=lambda r: -(r.lag_seconds or 0))[:TOP_GROUPS]]
-    lines = [
-        s
-        for g in worst
-        for s in data.series(GROUP + "max_lag_seconds", window, {"cluster": cluster, "group": g})
-    ]
-    if lines:
-        st.plotly_chart(
-            charts.timeseries(
-                lines,
-                f"Lag (time) of the {len(worst)} groups most behind",
-                "seconds",
-                lambda s: s.label_dict.get("group", "?"),
-            ),
-            key="top_groups",
-        )
+    lag = ui.trends(
+        data.series(
+            GROUP + "max_lag_seconds",
+            window,
+            {"cluster": cluster},
+            agg="max",
+            max_points=ui.TREND_POINTS,
+        ),
+        lambda s: (s.label_dict.get("group", ""),),
+    )
+    groups_table(shown, lag)
 
     st.subheader("Group detail")
     names = [r.group for r in rows]
@@ -224,7 +255,13 @@ def body() -> None:
             if row.health == model.WARN
             else st.info
         )(row.explanation)
-    partitions(row, window)
+    found = partitions(row, window)
+    worst = [r.group for r in sorted(rows, key=lambda r: -(r.lag_seconds or 0))[:TOP_GROUPS]]
+    ui.chart_section(
+        "Charts: lag over time, log end vs committed",
+        "_kafka_charts",
+        lambda: charts(cluster, worst, row, found, window),
+    )
 
 
 st.title("Kafka")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from alerts.state import AlertState
-from dashboard import data, examples, fmt, model, summary, ui
+from dashboard import charts, data, examples, fmt, model, summary, ui
 
 TILES_PER_ROW = 3
 WORST_GROUPS = 10
+FIRING_SHOWN = 10
+SEVERITY_ORDER = {"page": 0, "critical": 0, "ticket": 1, "warning": 2, "info": 3}
 
 
 def tile(state: summary.PipelineState, window: data.Window) -> None:
@@ -23,9 +25,10 @@ def tile(state: summary.PipelineState, window: data.Window) -> None:
             f"Freshness · {slo}",
             fmt.duration(state.freshness),
             help="Commit in the source to processed by the slowest consumer group.",
-            chart_data=[v for _, v in spark[0].points] if spark else None,
-            chart_type="area",
         )
+        if spark:
+            # Markdown, not st.html: st.html's sanitizer drops inline SVG.
+            st.markdown(charts.sparkline([v for _, v in spark[0].points]), unsafe_allow_html=True)
         if state.stale:
             st.caption(
                 f":material/pause_circle: last measured {fmt.ago(state.freshness_ts, data.now())}"
@@ -52,6 +55,9 @@ def alerts_table(firing: list[AlertState], muted: int) -> None:
         ui.empty("No alert is firing.")
     else:
         at = data.now()
+        worst = sorted(
+            firing, key=lambda a: (SEVERITY_ORDER.get(a.labels.get("severity", ""), 9), -a.since)
+        )
         rows = [
             {
                 "severity": a.labels.get("severity") or fmt.NONE,
@@ -62,13 +68,11 @@ def alerts_table(firing: list[AlertState], muted: int) -> None:
                 if a.labels.get("severity") in ("page", "critical")
                 else model.WARN,
             }
-            for a in firing
+            for a in worst[:FIRING_SHOWN]
         ]
-        ui.table(
-            rows,
-            status="severity",
-            column_config={"summary": st.column_config.TextColumn(width="large")},
-        )
+        ui.small_table(rows, status="severity")
+        if len(firing) > FIRING_SHOWN:
+            st.caption(f"and {len(firing) - FIRING_SHOWN} more")
     st.page_link("views/alerts.py", label="All alerts and silences →")
 
 
@@ -97,11 +101,7 @@ def worst_groups() -> None:
                 ui.HEALTH: health,
             }
         )
-    ui.table(
-        rows,
-        status="verdict",
-        column_config={"messages": st.column_config.NumberColumn("messages", format="localized")},
-    )
+    ui.small_table(rows, status="verdict")
     st.page_link("views/kafka.py", label="Kafka groups →")
 
 
@@ -120,7 +120,7 @@ def failing(down: list[summary.DownCollector]) -> None:
         }
         for d in down
     ]
-    ui.table(rows)
+    ui.small_table(rows)
 
 
 def body() -> None:

@@ -2,7 +2,9 @@
 
 Every page opens without an exception, shows its key elements, and is saved as
 a screenshot under artifacts/screenshots/; a deep link opens the right
-pipeline and its params survive switching pages.
+pipeline and its params survive switching pages; the links the alert engine
+put in the seeded alerts open the page and selection they name; the Kafka
+page's charts draw when opened.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from dashboard import fmt
-from store import open_store
 from tests import seed
 from tests.browser import DRAWN, READY, chromium, dashboard_server
+from tests.dashboard_app import seeded_config, stored_alerts
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -24,14 +26,12 @@ DATASET = seed.load_dataset()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("browser")
-    config = seed.write_config(folder)
-    store = open_store(seed.store_config_of(config))
-    try:
-        seed.seed(store, DATASET, hours=6)
-    finally:
-        store.close()
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return seeded_config(tmp_path_factory.mktemp("browser"), hours=6)
+
+
+@pytest.fixture(scope="module")
+def server(config: Path) -> Iterator[str]:
     with dashboard_server(config) as url:
         yield url
 
@@ -69,9 +69,13 @@ def payments_freshness() -> str:
 
 
 CASES = [
-    # (path, screenshot, texts that must be on the page outside tables: st.dataframe
-    # draws its cells on a canvas, so table contents are checked by the AppTest suite)
-    ("", "overview", ["Overview", "Pipelines", "payments", "Firing alerts", "ledger-writer"]),
+    # (path, screenshot, texts that must be on the page outside st.dataframe tables, which
+    # draw their cells on a canvas: their contents are checked by the AppTest suite)
+    (
+        "",
+        "overview",
+        ["Overview", "Pipelines", "payments", "Firing alerts", "KafkaGroupStalled", "STALL"],
+    ),
     ("pipeline?pipeline=payments", "pipeline", ["payments", "Latest probes", "probes lost"]),
     ("postgres", "postgres", ["Replication slots", "analytics_old", "***"]),
     ("mysql", "mysql", ["CDC readers", "Binlog files", "Configuration checks"]),
@@ -93,7 +97,7 @@ def test_page_renders_its_key_elements(
     body = page.locator("[data-testid='stMain']").inner_text()
     for text in wanted:
         assert text in body, f"{text!r} missing on {shot}"
-    assert page.locator("[data-testid='stDataFrame']").count() > 0
+    assert page.locator("[data-testid='stDataFrame'], [data-testid='stHtml'] table").count() > 0
     assert seed.PASSWORD not in page.content()
 
 
@@ -129,3 +133,32 @@ def test_overview_tile_links_to_its_pipeline(server: str, page: Page) -> None:
     page.wait_for_selector(READY)
     page.wait_for_timeout(300)
     assert page.locator("[data-testid='stMain'] h2", has_text="orders").count() == 1
+
+
+def test_the_engines_alert_links_open_their_selection(
+    server: str, config: Path, page: Page
+) -> None:
+    alerts = {a.rule: a for a in stored_alerts(config)}
+    # rule → the picker its link sets, and to what
+    expected = {
+        "KafkaGroupStalled": ("Group", "ledger-writer"),
+        "PgSlotInactive": ("Slot", "analytics_old"),
+        "ProbeLost": ("Pipeline", "payments"),
+    }
+    for rule, (picker, value) in expected.items():
+        link = alerts[rule].annotations["dashboard_url"]
+        assert link.startswith(seed.DASHBOARD_URL)
+        open_page(page, server + link.removeprefix(seed.DASHBOARD_URL), f"link-{rule}")
+        chosen = page.get_by_role("combobox", name=picker).input_value()
+        assert chosen == value, f"{rule}: {link} shows {picker} {chosen!r}"
+
+
+def test_kafka_charts_draw_when_opened(server: str, page: Page) -> None:
+    open_page(page, f"{server}/kafka?group=ledger-writer", "kafka")
+    assert page.locator("[data-testid='stPlotlyChart']").count() == 0
+    page.get_by_text("Charts: lag over time").click()
+    page.wait_for_selector("[data-testid='stPlotlyChart'] .main-svg", timeout=60_000)
+    page.wait_for_function(DRAWN, timeout=60_000)
+    assert page.locator("[data-testid='stPlotlyChart']").count() == 4
+    page.screenshot(path=str(SHOTS / "kafka-charts.png"))
+    assert page.locator("[data-testid='stException']").count() == 0

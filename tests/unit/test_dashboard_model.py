@@ -9,6 +9,7 @@ import pytest
 
 from alerts.silences import parse_matchers, split_matchers
 from dashboard import model
+from dashboard.charts import sparkline
 from dashboard.config import DashboardConfig
 from dashboard.data import mask_dsn
 from store import Sample
@@ -147,3 +148,13 @@ def test_probe_traces_in_the_probes_own_form_become_spans() -> None:
         ("tap", pytest.approx(100.002), "ok"),
         ("group:indexer", None, "lost"),
     ]
+
+
+def test_sparkline_spans_the_width_and_keeps_zero_at_the_bottom() -> None:
+    svg = sparkline([2.0, 4.0, 3.0], height=40)
+    line = svg.split('<polyline points="')[1].split('"')[0]
+    points = [tuple(map(float, p.split(","))) for p in line.split()]
+    assert [x for x, _ in points] == [0.0, 50.0, 100.0]
+    assert points[1][1] == 1.0  # the highest value touches the top
+    assert points[0][1] == 39 - 2 / 4 * 38  # scaled from zero, not from the lowest value
+    assert sparkline([1.0]) == ""

@@ -75,6 +75,8 @@ def test_overview_shows_the_incident(seeded: Path, monkeypatch: pytest.MonkeyPat
     payments = next(p for p in DATASET["pipelines"] if p["name"] == "payments")
     assert fmt.duration(seed.final(payments["freshness"])) in [m.value for m in at.metric]
     assert "group:ledger-writer" in texts(at)  # the hop that is behind is named
+    # each tile draws its freshness trend as inline SVG (no chart library to load)
+    assert sum("<svg" in m.value for m in at.markdown) == len(DATASET["pipelines"])
     worst = max(DATASET["kafka"]["groups"], key=lambda g: seed.final(g["lag_seconds"]))
     assert table_with(at, "messages")[0]["group"] == worst["group"]
     failing = table_with(at, "collector")
