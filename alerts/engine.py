@@ -19,7 +19,7 @@ from dataclasses import replace
 from alerts.builtin import effective_rules
 from alerts.config import AlertsConfig
 from alerts.grouping import GroupState, decide
-from alerts.history import Change, change_of, prune
+from alerts.history import Change, change_of, kept, prune
 from alerts.inhibit import DEFAULT_INHIBIT, Candidate, Inhibition, inhibited
 from alerts.notifiers.base import AlertView
 from alerts.outbox import outbox_record
@@ -101,7 +101,7 @@ class Engine:
         self._identities: dict[tuple[object, ...], tuple[str, dict[str, str]]] = {}
         self._loaded = False
         self._lock = threading.Lock()
-        # The state changes of the last evaluation (also written to the history).
+        # The state changes of the last evaluation (those that fire or resolve go to the history).
         self.changes: list[Change] = []
         self._pruned_at = -math.inf
 
@@ -338,7 +338,7 @@ class Engine:
                     s = self.states[fp] = replace(s, annotations=self.teller.annotations(s))
                 records.append(Record(STATES, fp, now, s.to_json()))
                 self._saved_at[fp] = now
-        records.extend(c.to_record() for c in self.changes)
+        records.extend(c.to_record() for c in self.changes if kept(c))
         # One write holds the new states, their history, groups and outbox records together.
         self.store.put_records(records)
         if removed:

@@ -1,8 +1,8 @@
-"""Every state change of every alert, kept as store records for a while and up to a number.
+"""The state changes of alerts: every one for ``lagwatch rules test``, those that fire or
+resolve kept as store records for a while and up to a number (the dashboard's history).
 
-The engine writes one record per change in the same store write as the new
-state; the dashboard's history and ``lagwatch rules test`` read the same
-records. Keys sort by time: ``<ms since epoch, 13 digits>.<fingerprint>``.
+The engine writes the kept changes in the same store write as the new state.
+Keys sort by time: ``<ms since epoch, 13 digits>.<fingerprint>``.
 """
 
 from __future__ import annotations
@@ -83,6 +83,16 @@ def _change(s: AlertState, was: str, state: str, flapping: bool, now: float) -> 
         s.annotations.get("summary", ""),
         s.unit,
     )
+
+
+def kept(change: Change) -> bool:
+    """Return whether the store keeps ``change``: it fires or resolves (or flaps).
+
+    A condition hovering around its threshold under a long ``for`` goes
+    pending and back every evaluation; kept, those would crowd the changes
+    on-call looks for out of the bounded history.
+    """
+    return bool({change.before, change.state} & {"firing", "resolved"})
 
 
 def prune(store: Store, now: float, keep: float = KEEP, limit: int = LIMIT) -> int:
