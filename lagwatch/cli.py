@@ -225,13 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "demo", "run lagwatch on this machine's devstack with a live demo pipeline", cmd_demo
     )
-    p.add_argument("--no-dashboard", action="store_true", help="collect only, no UI")
-    p.add_argument(
-        "--duration",
-        type=float,
-        default=0,
-        help="stop after this many seconds (0: run until Ctrl-C)",
-    )
+    from lagwatch.demo import add_arguments
+
+    add_arguments(p)
     from lagwatch.cli_alerts import add_alert_commands
 
     add_alert_commands(sub)
