@@ -67,7 +67,7 @@ class DemoNames:
 
     @property
     def publication(self) -> str:
-        return self._with("lagwatch_demo", "_")
+        return f"{self.schema}_cdc"
 
 
 @dataclass(frozen=True)
