@@ -65,9 +65,10 @@ def notifications(path: Path) -> list[dict]:
     return found
 
 
-def told(path: Path, alertname: str, hop: str, state: str) -> bool:
+def told(path: Path, alertname: str, state: str, **labels: str) -> bool:
+    """Return whether the log receiver was told ``alertname`` with ``labels`` in ``state``."""
     return any(
-        a["name"] == alertname and a["labels"].get("hop") == hop and a["state"] == state
+        a["name"] == alertname and labels.items() <= a["labels"].items() and a["state"] == state
         for n in notifications(path)
         for a in n["alerts"]
     )
@@ -135,17 +136,20 @@ def test_demo_pipeline_stalls_alerts_and_recovers(
         assert wait_for(lambda: (value(store, "lagwatch_probe_lost_total", hop=scorer) or 0) > 0)
 
         # Then the stale hop fires an alert into the log receiver's file, naming the group's hop.
-        assert wait_for(lambda: told(log, "PipelineHopStale", scorer, "firing"), timeout=30), (
+        assert wait_for(lambda: told(log, "PipelineHopStale", "firing", hop=scorer), timeout=30), (
             notifications(log),
             _tail(tmp_path),
         )
-        assert not told(log, "PipelineHopStale", indexer, "firing")
+        assert not told(log, "PipelineHopStale", "firing", hop=indexer)
 
         # When the demo lets it recover: it catches up and the alert resolves in the log.
         assert wait_for(
-            lambda: told(log, "PipelineHopStale", scorer, "resolved"), timeout=STALL_FOR + 45
+            lambda: told(log, "PipelineHopStale", "resolved", hop=scorer), timeout=STALL_FOR + 45
         ), (notifications(log), _tail(tmp_path))
-        assert (value(store, "lagwatch_probe_hop_freshness_seconds", hop=scorer) or 99) < 5
+        assert wait_for(
+            lambda: (value(store, "lagwatch_probe_hop_freshness_seconds", hop=scorer) or 99) < 5,
+            timeout=30,
+        )
         with psycopg.connect(pg_admin_dsn) as conn:
             count = sql.SQL("SELECT count(*) FROM {}.orders").format(sql.Identifier(names.schema))
             orders = conn.execute(count).fetchone()
