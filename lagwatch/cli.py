@@ -144,8 +144,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", host, "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--", "--config", str(Path(args.config).resolve()),
     ]  # fmt: skip
+    if config.dashboard.login.secrets_file:  # Streamlit's OIDC login reads [auth] from here
+        command += ["--secrets.files", str(Path(config.dashboard.login.secrets_file).resolve())]
+    command += ["--", "--config", str(Path(args.config).resolve())]
     return subprocess.call(
         command, env={**os.environ, "LAGWATCH_CONFIG": str(Path(args.config).resolve())}
     )
