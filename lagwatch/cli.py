@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,8 +147,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if config.dashboard.login.secrets_file:  # Streamlit's OIDC login reads [auth] from here
         command += ["--secrets.files", str(Path(config.dashboard.login.secrets_file).resolve())]
     command += ["--", "--config", str(Path(args.config).resolve())]
-    return subprocess.call(
-        command, env={**os.environ, "LAGWATCH_CONFIG": str(Path(args.config).resolve())}
+    # Become Streamlit rather than wait for it: a signal to this process (Ctrl-C, SIGTERM from a
+    # supervisor or the demo) then reaches the server itself instead of orphaning it.
+    sys.stdout.flush()
+    os.execve(
+        sys.executable, command, {**os.environ, "LAGWATCH_CONFIG": str(Path(args.config).resolve())}
     )
 
 

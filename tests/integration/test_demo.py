@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -171,6 +172,7 @@ def test_demo_pipeline_stalls_alerts_and_recovers(
     # And SIGTERM stops it cleanly: exit 0, no tap session or slot, no group member left.
     assert demo.returncode == 0, _tail(tmp_path)
     assert wait_for(lambda: not tap_sessions(pg_admin_dsn, names.pipeline), timeout=10)
+    assert wait_for(lambda: not listening(dashboard_port), timeout=10)  # Streamlit went too
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     for group in admin.describe_consumer_groups([names.indexer, names.scorer]).values():
         assert group.result(timeout=30).members == []
@@ -182,6 +184,11 @@ def test_demo_pipeline_stalls_alerts_and_recovers(
     )  # fmt: skip
     timed = {(v["labels"]["hop"], v["labels"]["quantile"]) for v in json.loads(snapshot.stdout)}
     assert {(h, q) for h in hops for q in ("0.5", "0.95", "0.99", "1")} <= timed
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _tail(directory: Path) -> str:
