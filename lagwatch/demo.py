@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -139,7 +140,7 @@ class Demo:
         self.writer: Any = None
         self.daemon: Any = None
         self.relay: subprocess.Popen[str] | None = None
-        self.dashboard: subprocess.Popen[bytes] | None = None
+        self.dashboard: subprocess.Popen[str] | None = None
         self._threads: list[threading.Thread] = []
 
     def say(self, text: str) -> None:
@@ -149,15 +150,16 @@ class Demo:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop.set())
+        code = 0
         try:
             self._start()
-        except Exception as exc:
-            self._shutdown()
-            return _fail(self.redact(str(exc).strip() or type(exc).__name__), 1)
-        if not self.stop.is_set():
             self._timeline()
-        self._shutdown()
-        return 0
+        except Exception as exc:
+            problem = self.redact(str(exc).strip() or type(exc).__name__)
+            code = _fail(f"{problem} (the demo needs the devstack: `make demo` starts it)", 1)
+        finally:
+            self._shutdown()
+        return code
 
     # -- starting ----------------------------------------------------------------
 
@@ -174,21 +176,25 @@ class Demo:
         )
         prepare_topic(env["LAGWATCH_KAFKA_BOOTSTRAP"], n.topic)
         # Processes first, from the main thread: they die with it (see _die_with_parent).
-        self.relay = self._spawn_relay()
+        self.relay = _spawn(
+            ["tap", "--pipeline", n.pipeline, "-c", str(self.relay_path)], subprocess.PIPE
+        )
         if not self.args.no_dashboard:
-            log = (self.directory / "dashboard.log").open("ab")
-            self.dashboard = subprocess.Popen(
-                [sys.executable, "-m", "lagwatch", "dashboard", "-c", str(self.config_path),
-                 "--port", str(self.config.dashboard.port)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-            )  # fmt: skip
-            log.close()
-        self._wait_relay()
+            with (self.directory / "dashboard.log").open("ab") as log:
+                port = str(self.config.dashboard.port)
+                self.dashboard = _spawn(
+                    ["dashboard", "-c", str(self.config_path), "--port", port], log
+                )
+        assert self.relay.stdout is not None
+        streaming = threading.Event()
+        self._thread(_echo, "demo:relay-out", self.relay.stdout, streaming, self.say)
+        self._wait(streaming.is_set, "the relay (lagwatch tap) to stream", self.relay)
         for group in (self.indexer, self.scorer):
             group.start(self.traffic_stop)
         for group in (self.indexer, self.scorer):
-            if not group.assigned.wait(READY_TIMEOUT) and not self.stop.is_set():
-                raise TimeoutError(f"consumer group {group.group} got no partitions in time")
+            self._wait(group.assigned.is_set, f"consumer group {group.group} to get partitions")
+        if self.stop.is_set():
+            return
         self.writer = OrderWriter(env["LAGWATCH_PG_ADMIN_DSN"], table, self.args.orders_per_second)
         self._thread(self.writer.run, "demo:writer")
         self.say(f"consumers {n.indexer} (2 members) and {n.scorer} (1 member) are reading; "
@@ -198,26 +204,16 @@ class Demo:
         self.started_traffic = time.monotonic()
         self._banner()
 
-    def _spawn_relay(self) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "lagwatch", "tap", "--pipeline", self.names.pipeline,
-             "-c", str(self.relay_path)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
-        )  # fmt: skip
-
-    def _wait_relay(self) -> None:
-        """Wait until the relay says it streams; pass on what else it prints."""
-        assert self.relay is not None and self.relay.stdout is not None
-        streaming = threading.Event()
-        self._thread(_echo, "demo:relay-out", self.relay.stdout, streaming, self.say)
+    def _wait(
+        self, ready: Callable[[], bool], what: str, process: subprocess.Popen[Any] | None = None
+    ) -> None:
+        """Wait until ``ready()``, a stop, or READY_TIMEOUT (an error, as is ``process`` exiting)."""
         deadline = time.monotonic() + READY_TIMEOUT
-        while not streaming.wait(0.2):
-            if self.relay.poll() is not None:
-                raise RuntimeError(f"the relay (lagwatch tap) exited with {self.relay.returncode}")
-            if self.stop.is_set():
-                return
+        while not ready() and not self.stop.wait(0.2):
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"gave up waiting for {what}: it exited ({process.returncode})")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the relay did not stream within {READY_TIMEOUT:g}s")
+                raise TimeoutError(f"gave up waiting for {what} after {READY_TIMEOUT:g}s")
 
     def _thread(self, target: Any, name: str, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args or (self.traffic_stop,), name=name)
@@ -306,6 +302,19 @@ def _echo(stream: IO[str], streaming: threading.Event, say: Any) -> None:
         if " streaming" in text:
             streaming.set()
         say(f"relay: {text}")
+
+
+def _spawn(command: list[str], stdout: Any) -> subprocess.Popen[str]:
+    """Start `python -m lagwatch COMMAND` from this checkout, in its own session.
+
+    Its own session: Ctrl-C reaches the demo only, which stops its parts in
+    order; the child still dies with the demo (see _die_with_parent).
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "lagwatch", *command], cwd=ROOT, stdout=stdout,
+        stderr=subprocess.STDOUT if stdout is not subprocess.PIPE else None, text=True,
+        start_new_session=True, preexec_fn=_die_with_parent,
+    )  # fmt: skip
 
 
 def _die_with_parent() -> None:
