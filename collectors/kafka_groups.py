@@ -70,7 +70,19 @@ class GroupTrack:
     """What lagwatch remembers about one group."""
 
     last_commit_seen: float
+    commits: dict[TP, int | None] | None = None
     partitions: dict[TP, PartitionTrack] = field(default_factory=dict)
+
+    def expired(self, group: GroupView, now: float, expiry: float) -> bool:
+        """Note any new commit, then return True if the group is empty and quiet past ``expiry``."""
+        if group.committed is not None and group.committed != self.commits:
+            if self.commits is not None:
+                self.last_commit_seen = now
+            self.commits = dict(group.committed)
+        if group.state == EMPTY and now - self.last_commit_seen > expiry:
+            self.partitions.clear()
+            return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +117,7 @@ class GroupEvaluator:
         reported = 0
         for group in view.groups.values():
             track = self.groups.setdefault(group.group_id, GroupTrack(now))
-            if self._expired(group, track, now):
-                del self.groups[group.group_id]
+            if track.expired(group, now, self.empty_group_expiry):
                 continue
             reported += 1
             yield from self._group(view, group, track, exact, estimate)
@@ -122,10 +133,9 @@ class GroupEvaluator:
                 yield Sample("lagwatch_kafka_partition_earliest_offset", labels, earliest, now)
         for topic, compacted in view.compacted.items():
             topic_labels = (("cluster", self.cluster), ("topic", topic))
-            yield Sample("lagwatch_kafka_topic_compacted", topic_labels, 1.0 if compacted else 0.0, now)
-
-    def _expired(self, group: GroupView, track: GroupTrack, now: float) -> bool:
-        return group.state == EMPTY and now - track.last_commit_seen > self.empty_group_expiry
+            yield Sample(
+                "lagwatch_kafka_topic_compacted", topic_labels, 1.0 if compacted else 0.0, now
+            )
 
     def _group(
         self,
@@ -171,8 +181,6 @@ class GroupEvaluator:
             judgement = self._partition(
                 tp, group, ptrack, committed, end, earliest, exact, estimate, now, held
             )
-            if ptrack.committed_since > track.last_commit_seen and len(ptrack.points) > 1:
-                track.last_commit_seen = ptrack.committed_since
             judged[tp] = judgement
             yield from self._partition_samples(plabels, committed, earliest, judgement, now)
         for tp in [tp for tp in track.partitions if tp not in judged]:
@@ -299,7 +307,9 @@ class GroupEvaluator:
                     now,
                 )
 
-        verdict = evaluate_group({tp: j.verdict for tp, j in judged.items()})
+        verdict = evaluate_group(
+            {tp: j.verdict for tp, j in judged.items()}, {tp: j.lag for tp, j in judged.items()}
+        )
         problems = list(errors) + [f"{t}[{p}]: {text}" for (t, p), text in sorted(unknown.items())]
         note = verdict.note + (HELD if held else "")
         if unknown:
@@ -332,9 +342,13 @@ class GroupEvaluator:
             yield Sample(
                 "lagwatch_kafka_group_max_lag_seconds", labels, j.time_lag.seconds or 0.0, now, why
             )
-            yield Sample("lagwatch_kafka_group_max_lag_method", labels, float(j.time_lag.method), now, why)
+            yield Sample(
+                "lagwatch_kafka_group_max_lag_method", labels, float(j.time_lag.method), now, why
+            )
         elif judged:
-            yield Sample("lagwatch_kafka_group_max_lag_method", labels, float(LagMethod.UNAVAILABLE), now)
+            yield Sample(
+                "lagwatch_kafka_group_max_lag_method", labels, float(LagMethod.UNAVAILABLE), now
+            )
 
 
 def _max_time_lag(items: list[tuple[TP, Judgement]]) -> tuple[TP, Judgement] | None:

@@ -316,14 +316,21 @@ def evaluate_partition(f: PartitionFacts, rules: Sequence[Rule] = RULES) -> Verd
     return worst if worst is not None else _ok(f)
 
 
-def evaluate_group(partitions: Mapping[tuple[str, int], Verdict]) -> Verdict:
-    """Return the group's verdict: its worst partition's, naming that partition."""
+def evaluate_group(
+    partitions: Mapping[tuple[str, int], Verdict], lags: Mapping[tuple[str, int], int | None]
+) -> Verdict:
+    """Return the group's verdict: its worst partition's (most lag among equals), naming that partition."""
     if not partitions:
         return Verdict(Status.OK, "ok", "no partitions assigned or committed")
-    key = max(partitions, key=lambda k: (partitions[k].status, k[0], -k[1]))
+    key = max(partitions, key=lambda k: (partitions[k].status, lags.get(k) or 0))
     worst = partitions[key]
-    same = sum(1 for v in partitions.values() if v.status == worst.status)
     if worst.status == Status.OK:
-        return Verdict(Status.OK, "ok", f"all {len(partitions)} partitions OK")
+        lagging = sum(1 for k in partitions if lags.get(k))
+        if not lagging:
+            every = "the partition" if len(partitions) == 1 else f"all {len(partitions)} partitions"
+            return Verdict(Status.OK, "ok", f"{every} caught up")
+        text = f"{key[0]}[{key[1]}]: {worst.explanation} ({lagging} of {len(partitions)} partitions lag)"
+        return Verdict(Status.OK, "ok", text)
+    same = sum(1 for v in partitions.values() if v.status == worst.status)
     more = f" (and {same - 1} more {worst.status.name})" if same > 1 else ""
     return Verdict(worst.status, worst.rule, f"{key[0]}[{key[1]}]: {worst.explanation}{more}")

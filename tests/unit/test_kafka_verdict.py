@@ -151,14 +151,23 @@ def test_group_takes_its_worst_partition_and_names_it() -> None:
         ("orders", 2): Verdict(Status.STOP, "stop", "no commit for 4m10s while 12 messages wait"),
         ("orders", 3): Verdict(Status.WARN, "falling-behind", "lag grew"),
     }
-    group = evaluate_group(verdicts)
+    lags = {("orders", 0): 0, ("orders", 1): 1830, ("orders", 2): 12, ("orders", 3): 5000}
+    group = evaluate_group(verdicts, lags)
     assert group.status == Status.STOP
     assert group.explanation.startswith("orders[1]: no commit for 4m12s while 1,830 messages wait")
     assert "1 more STOP" in group.explanation
 
 
 def test_group_without_partitions_is_ok_and_says_why() -> None:
-    assert evaluate_group({}).explanation == "no partitions assigned or committed"
+    assert evaluate_group({}, {}).explanation == "no partitions assigned or committed"
+
+
+def test_ok_group_names_its_most_lagging_partition() -> None:
+    ok = Verdict(Status.OK, "ok", "caught up")
+    waiting = Verdict(Status.OK, "ok", "40 messages wait and the consumer is keeping up")
+    group = evaluate_group({("a", 0): ok, ("a", 1): waiting}, {("a", 0): 0, ("a", 1): 40})
+    assert group.explanation == "a[1]: 40 messages wait and the consumer is keeping up (1 of 2 partitions lag)"
+    assert evaluate_group({("a", 0): ok}, {("a", 0): 0}).explanation == "the partition caught up"
 
 
 def test_statuses_are_ordered_least_to_most_bad() -> None:

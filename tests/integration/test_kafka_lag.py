@@ -1,0 +1,246 @@
+"""Kafka lag in messages against the devstack broker: exact counts, transactions, compaction, empty groups."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import OFFSET_STORED, ConsumerGroupTopicPartitions, TopicPartition
+
+from collectors.kafka_timelag import LagMethod
+from collectors.kafka_verdict import Status
+from tests.integration.conftest import ROOT
+from tests.integration.kafka_helpers import (
+    KafkaScratch,
+    consume_exactly,
+    find,
+    one,
+    produce,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def kafka(kafka_bootstrap: str, unique: str) -> Iterator[KafkaScratch]:
+    scratch = KafkaScratch(kafka_bootstrap, unique)
+    try:
+        yield scratch
+    finally:
+        scratch.close()
+
+
+def test_lag_per_partition_is_exactly_produced_minus_consumed(kafka: KafkaScratch) -> None:
+    # Given N messages per partition and a group that consumed and committed M of them
+    topic = kafka.topic("orders", 3)
+    group = kafka.group("indexer")
+    produced = {0: 40, 1: 25, 2: 17}
+    consumed = {0: 31, 1: 0, 2: 17}
+    produce(kafka.producer(), topic, produced)
+    consumer = kafka.consumer(group)
+    consume_exactly(consumer, topic, consumed)
+    consumer.close()
+
+    # When we collect
+    samples = list(kafka.collector().collect())
+
+    # Then each committed partition lags by exactly N − M, counted from its commit
+    for p in (0, 2):
+        labels = {"group": group, "topic": topic, "partition": p}
+        assert one(samples, "lagwatch_kafka_partition_lag_messages", **labels).value == produced[p] - consumed[p]
+        assert one(samples, "lagwatch_kafka_partition_committed_offset", **labels).value == consumed[p]
+        assert one(samples, "lagwatch_kafka_partition_no_committed_offset", **labels).value == 0
+        assert one(samples, "lagwatch_kafka_partition_log_end_offset", topic=topic, partition=p).value == produced[p]
+    # partition 1 was never committed: no invented full-log lag, nothing counted
+    assert not find(samples, "lagwatch_kafka_partition_lag_messages", group=group, partition=1)
+    assert not find(samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=1)
+    assert one(samples, "lagwatch_kafka_group_topic_lag_messages", group=group, topic=topic).value == 9
+    assert one(samples, "lagwatch_kafka_group_topic_max_lag_messages", group=group, topic=topic).value == 9
+    assert one(samples, "lagwatch_kafka_group_lag_messages", group=group).value == 9
+    # the lagging partition's time lag is the age of its oldest unread record, read exactly
+    method = one(samples, "lagwatch_kafka_partition_lag_method", group=group, topic=topic, partition=0)
+    assert method.value == LagMethod.EXACT
+    seconds = one(samples, "lagwatch_kafka_partition_lag_seconds", group=group, topic=topic, partition=0)
+    assert 0 <= seconds.value < 60
+    assert one(samples, "lagwatch_kafka_partition_lag_seconds", group=group, topic=topic, partition=2).value == 0
+    # an empty group with a lag is not yet judged: less than a window watched
+    status = one(samples, "lagwatch_kafka_group_status", group=group)
+    assert status.value == Status.OK and "watched for" in (status.note or "")
+    assert one(samples, "lagwatch_kafka_group_state", group=group).value == 5  # empty
+    assert one(samples, "lagwatch_kafka_group_unknown", group=group).value == 0
+
+
+def test_transaction_markers_do_not_leave_lag_stuck(kafka: KafkaScratch) -> None:
+    # Given a transactional producer and a read-committed consumer that commits after each message
+    topic = kafka.topic("payments", 2)
+    group = kafka.group("ledger")
+    producer = kafka.producer(**{"transactional.id": f"tx-{kafka.unique}"})
+    producer.init_transactions(15)
+    for _ in range(3):
+        producer.begin_transaction()
+        produce(producer, topic, {0: 10, 1: 7})
+        producer.commit_transaction(15)
+    consumer = kafka.consumer(group)
+    consume_exactly(consumer, topic, {0: 30, 1: 21})
+    consumer.close()
+    committed = kafka.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
+    # (each commit sits on the last transaction marker, one below the log end: the classic "lag 1")
+    assert {tp.partition: tp.offset for tp in committed.topic_partitions} == {0: 32, 1: 23}
+
+    # When we collect, then the lag is 0: only markers remain, nothing to consume
+    collector = kafka.collector()
+    samples = list(collector.collect())
+    for p in (0, 1):
+        labels = {"group": group, "topic": topic, "partition": p}
+        end = one(samples, "lagwatch_kafka_partition_log_end_offset", topic=topic, partition=p).value
+        assert end == {0: 33, 1: 24}[p]  # 30/21 records + 3 commit markers
+        assert one(samples, "lagwatch_kafka_partition_lag_messages", **labels).value == 0
+        method = one(samples, "lagwatch_kafka_partition_lag_method", **labels)
+        assert method.value == LagMethod.NONE and "transaction markers" in (method.note or "")
+    assert one(samples, "lagwatch_kafka_group_lag_messages", group=group).value == 0
+
+    # Given a transaction still open with 5 messages, they do not count until committed
+    producer.begin_transaction()
+    produce(producer, topic, {0: 5})
+    samples = list(collector.collect())
+    assert one(samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=0).value == 0
+    producer.commit_transaction(15)
+    samples = list(collector.collect())
+    # Lag counts offsets: the marker the group sits on, the 5 records and the new commit marker.
+    assert one(samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=0).value == 7
+
+    # When the consumer reads those 5, the lag is back to 0 although the trailing marker is unread
+    consumer = kafka.consumer(group)
+    consume_exactly(consumer, topic, {0: 5}, start=OFFSET_STORED)
+    consumer.close()
+    samples = list(collector.collect())
+    assert one(samples, "lagwatch_kafka_partition_committed_offset", group=group, topic=topic, partition=0).value == 38
+    assert one(samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=0).value == 0
+
+
+def test_compacted_topic_is_flagged_and_timed_past_removed_records(kafka: KafkaScratch) -> None:
+    # Given a compacted topic whose early records the cleaner removes
+    compact = {
+        "cleanup.policy": "compact",
+        "segment.ms": "200",
+        "min.cleanable.dirty.ratio": "0.001",
+        "min.compaction.lag.ms": "0",
+        "delete.retention.ms": "0",
+    }
+    topic = kafka.topic("customers", 1, compact)
+    plain = kafka.topic("audit", 1)
+    group = kafka.group("crm")
+    producer = kafka.producer()
+    for i in range(100):
+        producer.produce(topic, key=f"k{i % 5}".encode(), value=f"v{i}".encode(), partition=0)
+        if i % 20 == 0:
+            producer.flush(10)
+            time.sleep(0.3)
+    producer.produce(plain, value=b"x", partition=0)
+    producer.flush(10)
+    kafka.admin.alter_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 10), TopicPartition(plain, 0, 0)])],
+        request_timeout=10,
+    )[group].result()
+
+    def compacted() -> bool:
+        # New records roll the segment so the cleaner can take the old ones.
+        producer.produce(topic, key=b"roll", value=b"r", partition=0)
+        producer.flush(10)
+        probe = kafka.consumer(f"probe-{kafka.unique}", **{"enable.partition.eof": True})
+        probe.assign([TopicPartition(topic, 0, 10)])
+        message = probe.poll(5)
+        probe.close()
+        return message is not None and not message.error() and (message.offset() or 0) > 10
+
+    wait_until(compacted, 60, "the log cleaner to compact the topic", every=1)
+
+    # When we collect
+    samples = list(kafka.collector().collect())
+
+    # Then the topic is flagged, the lag counts offsets from the commit, and the time lag is
+    # still exact: it comes from the first record that survived past the commit
+    assert one(samples, "lagwatch_kafka_topic_compacted", topic=topic).value == 1
+    assert one(samples, "lagwatch_kafka_topic_compacted", topic=plain).value == 0
+    end = one(samples, "lagwatch_kafka_partition_log_end_offset", topic=topic, partition=0).value
+    labels = {"group": group, "topic": topic, "partition": 0}
+    assert one(samples, "lagwatch_kafka_partition_lag_messages", **labels).value == end - 10
+    assert one(samples, "lagwatch_kafka_partition_lag_method", **labels).value == LagMethod.EXACT
+    assert 0 < one(samples, "lagwatch_kafka_partition_lag_seconds", **labels).value < 120
+
+
+def test_empty_group_stays_visible_until_its_expiry(kafka: KafkaScratch) -> None:
+    # Given two groups with commits and no members, and a 4 s expiry
+    topic = kafka.topic("events", 1)
+    quiet, busy = kafka.group("quiet"), kafka.group("busy")
+    produce(kafka.producer(), topic, {0: 50})
+
+    def commit(group: str, offset: int) -> None:
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, offset)])
+        kafka.admin.alter_consumer_group_offsets([request], request_timeout=10)[group].result()
+
+    commit(quiet, 10)
+    commit(busy, 10)
+    collector = kafka.collector(empty_group_expiry="4s")
+
+    # When we collect, both empty groups show their lag
+    samples = list(collector.collect())
+    for group in (quiet, busy):
+        assert one(samples, "lagwatch_kafka_group_lag_messages", group=group).value == 40
+        assert one(samples, "lagwatch_kafka_group_members", group=group).value == 0
+
+    # When only one of them commits again and the expiry passes
+    time.sleep(2.5)
+    commit(busy, 20)
+    list(collector.collect())
+    time.sleep(2.5)
+    samples = list(collector.collect())
+
+    # Then the quiet group is no longer reported, the busy one is
+    assert not find(samples, "lagwatch_kafka_group_status", group=quiet)
+    assert one(samples, "lagwatch_kafka_group_lag_messages", group=busy).value == 30
+
+    # And a new commit brings the quiet group back
+    commit(quiet, 11)
+    samples = list(collector.collect())
+    assert one(samples, "lagwatch_kafka_group_lag_messages", group=quiet).value == 39
+
+
+def test_collect_once_writes_lag_and_verdict_notes_to_the_store(kafka: KafkaScratch, tmp_path, devstack_env) -> None:
+    # Given a config with a kafka section and a group lagging by 7
+    topic = kafka.topic("cli", 1)
+    group = kafka.group("cli")
+    produce(kafka.producer(), topic, {0: 10})
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 3)])
+    kafka.admin.alter_consumer_group_offsets([request], request_timeout=10)[group].result()
+    config = tmp_path / "lagwatch.yaml"
+    config.write_text(
+        f"store: {{url: 'sqlite:///{tmp_path}/lw.db'}}\n"
+        "kafka:\n"
+        f"  - {{name: cli, bootstrap: '${{LAGWATCH_KAFKA_BOOTSTRAP}}', window: 30s,\n"
+        f"     groups: {{include: ['lw-cli-{kafka.unique}']}}}}\n"
+    )
+    env = {**devstack_env, "PATH": "/usr/bin:/bin"}
+
+    # When lagwatch collects once and we read the snapshot
+    run = subprocess.run(
+        [sys.executable, "-m", "lagwatch", "collect", "--once", "-c", str(config)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    snap = subprocess.run(
+        [sys.executable, "-m", "lagwatch", "snapshot", "--json", "-c", str(config)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert snap.returncode == 0, snap.stderr
+    values = {(v["name"], v["labels"].get("partition")): v for v in json.loads(snap.stdout)}
+
+    # Then the lag and the verdict (with its explanation) are in the store
+    assert values[("lagwatch_kafka_partition_lag_messages", "0")]["value"] == 7
+    status = values[("lagwatch_kafka_group_status", None)]
+    assert status["value"] == 0 and "7 messages wait" in status["note"]
