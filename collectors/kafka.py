@@ -175,7 +175,7 @@ class KafkaCollector:
         exact, problem = self._exact(view)
         if problem:
             view.listing_errors.append(problem)
-        return list(self.evaluator.samples(view, exact, self.history.estimate))
+        return self.evaluator.samples(view, exact, self.history.estimate)
 
     def _exact(self, view: ClusterView) -> tuple[dict[tuple[TP, int], Found], str | None]:
         """Return record timestamps at the start offset of every lagging partition (best effort)."""

@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
+from queue import SimpleQueue
 from typing import Any
 
 from confluent_kafka import (
@@ -90,18 +92,23 @@ def error_text(exc: BaseException) -> str:
 def bounded(
     submit: Callable[[str], dict[str, Future[Any]]], keys: Iterable[str], limit: int
 ) -> Iterator[tuple[str, Future[Any]]]:
-    """Yield (key, finished future) while keeping at most ``limit`` calls in flight."""
+    """Yield (key, finished future) in completion order, keeping at most ``limit`` calls in flight."""
     waiting = list(keys)
     waiting.reverse()
-    flying: dict[Future[Any], str] = {}
+    done: SimpleQueue[tuple[str, Future[Any]]] = SimpleQueue()
+    flying = 0
     while waiting or flying:
-        while waiting and len(flying) < limit:
+        while waiting and flying < limit:
             key = waiting.pop()
             for future in submit(key).values():
-                flying[future] = key
-        done, _ = wait(list(flying), return_when=FIRST_COMPLETED)
-        for future in done:
-            yield flying.pop(future), future
+                flying += 1
+                future.add_done_callback(partial(_put, done, key))
+        yield done.get()
+        flying -= 1
+
+
+def _put(queue: SimpleQueue[tuple[str, Future[Any]]], key: str, future: Future[Any]) -> None:
+    queue.put((key, future))
 
 
 class OffsetReader:
@@ -140,11 +147,12 @@ class OffsetReader:
         except Exception as exc:
             raise SourceUnreachable(f"cannot list consumer groups: {error_text(exc)}") from None
         taken_at = time.time()
-        groups = {
-            g.group_id: GroupView(g.group_id, GROUP_STATES.get(g.state, 0))
-            for g in listing.valid
-            if self.wanted(g.group_id)
-        }
+        groups: dict[str, GroupView] = {}
+        for listed in listing.valid:
+            if self.wanted(listed.group_id):
+                state = GROUP_STATES.get(listed.state, 0)
+                members = 0 if state == EMPTY else None
+                groups[listed.group_id] = GroupView(listed.group_id, state, members)
         listing_errors = [error_text(e) for e in listing.errors]
 
         # Describe only groups with members: an empty group has no assignment to show.
@@ -162,10 +170,7 @@ class OffsetReader:
             self._take_description(groups[group_id], future)
 
         partitions = set().union(*(g.partitions() for g in groups.values())) if groups else set()
-        log_end, errors = self._list_offsets(partitions, OffsetSpec.latest())
-        earliest, errors_earliest = self._list_offsets(partitions, OffsetSpec.earliest())
-        for tp, text in errors_earliest.items():
-            errors.setdefault(tp, text)
+        log_end, earliest, errors = self._list_offsets(partitions)
         compacted = self._topic_compaction({t for t, _ in partitions}, listing_errors)
         try:
             brokers: int | None = len(cluster.result(timeout + 1).nodes)
@@ -211,28 +216,34 @@ class OffsetReader:
                 group.assigned[(tp.topic, tp.partition)] = member.client_id or member.member_id
 
     def _list_offsets(
-        self, partitions: set[TP], spec: OffsetSpec
-    ) -> tuple[dict[TP, int], dict[TP, str]]:
+        self, partitions: set[TP]
+    ) -> tuple[dict[TP, int], dict[TP, int], dict[TP, str]]:
+        """Return the log end and earliest offset of every partition (two calls in flight at once)."""
         if not partitions:
-            return {}, {}
-        # Read committed: "latest" is the last stable offset, so a closed
-        # transaction's marker does not count as a message to consume.
-        futures = self.admin.list_offsets(
-            {TopicPartition(t, p): spec for t, p in partitions},
-            isolation_level=IsolationLevel.READ_COMMITTED,
-            request_timeout=self.request_timeout,
-        )
-        offsets: dict[TP, int] = {}
+            return {}, {}, {}
+        # Read committed: "latest" is the last stable offset, so records of an
+        # open transaction do not count as lag until it commits.
+        calls = [
+            self.admin.list_offsets(
+                {TopicPartition(t, p): spec for t, p in partitions},
+                isolation_level=IsolationLevel.READ_COMMITTED,
+                request_timeout=self.request_timeout,
+            )
+            for spec in (OffsetSpec.latest(), OffsetSpec.earliest())
+        ]
+        found: list[dict[TP, int]] = [{}, {}]
         errors: dict[TP, str] = {}
-        for tp, future in futures.items():
-            key = (tp.topic, tp.partition)
-            try:
-                offsets[key] = future.result(self.request_timeout + 1).offset
-            except Exception as exc:
-                errors[key] = (
-                    f"cannot list offsets of {tp.topic}[{tp.partition}]: {error_text(exc)}"
-                )
-        return offsets, errors
+        for offsets, futures in zip(found, calls, strict=True):
+            for tp, future in futures.items():
+                key = (tp.topic, tp.partition)
+                try:
+                    offsets[key] = future.result(self.request_timeout + 1).offset
+                except Exception as exc:
+                    text = error_text(exc)
+                    errors.setdefault(
+                        key, f"cannot list offsets of {tp.topic}[{tp.partition}]: {text}"
+                    )
+        return found[0], found[1], errors
 
     def _topic_compaction(self, topics: set[str], problems: list[str]) -> dict[str, bool]:
         now = time.monotonic()

@@ -37,6 +37,9 @@ class LagMethod(IntEnum):
     UNAVAILABLE = 4  # no value this cycle; the series is not written
 
 
+METHOD_NAMES = {m: m.name.lower() for m in LagMethod}
+
+
 @dataclass(frozen=True, slots=True)
 class TimeLag:
     """A time lag and how it was obtained (``seconds`` is None when unavailable)."""
@@ -49,62 +52,85 @@ class TimeLag:
 # -- estimated -----------------------------------------------------------------
 
 
+class _Rows:
+    """One partition's log-end offsets (ascending) with when each was first and last seen."""
+
+    __slots__ = ("ends", "first", "last")
+
+    def __init__(self, end: int, ts: float) -> None:
+        self.ends: list[int] = [end]
+        self.first: list[float] = [ts]
+        self.last: list[float] = [ts]
+
+    def drop(self, old: slice) -> None:
+        del self.ends[old], self.first[old], self.last[old]
+
+    def thin(self, half: int) -> None:
+        """Drop every other row of the older half, keeping the oldest."""
+        self.ends[1:half] = self.ends[1:half:2]
+        self.first[1:half] = self.first[1:half:2]
+        self.last[1:half] = self.last[1:half:2]
+
+
 class EndOffsetHistory:
-    """Per partition, the log-end offsets seen and when: [end, first_seen, last_seen] rows, end ascending."""
+    """Per partition, each log-end offset seen and when it was first and last seen."""
 
     def __init__(self, span: float, max_points: int = 240) -> None:
         self.span = span
         self.max_points = max_points
-        self._rows: dict[TP, list[list[float]]] = {}
+        self._rows: dict[TP, _Rows] = {}
 
     def observe(self, tp: TP, end: int, ts: float) -> None:
         rows = self._rows.get(tp)
-        if rows is None or (rows and end < rows[-1][0]):
+        if rows is None or end < rows.ends[-1]:
             # New partition, or the log went backwards (topic recreated): start over.
-            self._rows[tp] = [[end, ts, ts]]
+            self._rows[tp] = _Rows(end, ts)
             return
-        last = rows[-1]
-        if last[0] == end:
-            last[2] = ts
+        if rows.ends[-1] == end:
+            rows.last[-1] = ts
             return
-        rows.append([end, ts, ts])
-        while len(rows) > 1 and rows[1][2] < ts - self.span:
-            del rows[0]
-        if len(rows) > self.max_points:
+        rows.ends.append(end)
+        rows.first.append(ts)
+        rows.last.append(ts)
+        old = 0
+        while old + 1 < len(rows.ends) - 1 and rows.last[old + 1] < ts - self.span:
+            old += 1
+        if old:
+            rows.drop(slice(0, old))
+        if len(rows.ends) > self.max_points:
             # Thin the older half: dropping a row only widens one bracket, never lies.
-            half = len(rows) // 2
-            rows[1:half] = rows[1:half:2]
+            rows.thin(len(rows.ends) // 2)
 
     def forget(self, keep: set[TP]) -> None:
         for tp in [tp for tp in self._rows if tp not in keep]:
             del self._rows[tp]
 
+    def rows(self, tp: TP) -> list[tuple[int, float, float]]:
+        """Return a partition's (end, first_seen, last_seen) rows, oldest first."""
+        found = self._rows.get(tp)
+        return [] if found is None else list(zip(found.ends, found.first, found.last, strict=True))
+
     def estimate(self, tp: TP, offset: int, now: float) -> TimeLag:
         """Return the estimated age of the record at ``offset``."""
         rows = self._rows.get(tp)
-        if not rows:
+        if rows is None:
             return TimeLag(None, LagMethod.UNAVAILABLE, "no log-end history yet")
-        i = bisect.bisect_right([r[0] for r in rows], offset)
-        if i >= len(rows):
+        i = bisect.bisect_right(rows.ends, offset)
+        if i >= len(rows.ends):
             return TimeLag(None, LagMethod.UNAVAILABLE, "offset beyond the known log end")
         if i == 0:
             return TimeLag(
-                max(0.0, now - rows[0][1]),
+                max(0.0, now - rows.first[0]),
                 LagMethod.AT_LEAST,
                 "the backlog is older than lagwatch's log-end history",
             )
-        end_before, _, last_seen_before = rows[i - 1]
-        end_after, first_seen_after, _ = rows[i]
+        end_before, last_seen_before = rows.ends[i - 1], rows.last[i - 1]
+        end_after, first_seen_after = rows.ends[i], rows.first[i]
         share = (offset - end_before + 1) / (end_after - end_before)
         appeared = last_seen_before + share * (first_seen_after - last_seen_before)
         return TimeLag(
             max(0.0, now - appeared), LagMethod.ESTIMATED, "interpolated from log-end history"
         )
-
-    def seed(self, tp: TP, points: list[tuple[float, float]]) -> None:
-        """Fill a partition's history from stored (ts, log-end) points, oldest first."""
-        for ts, end in points:
-            self.observe(tp, int(end), ts)
 
 
 # -- exact -------------------------------------------------------------------------
@@ -185,17 +211,19 @@ class RecordTimestamps:
     ) -> None:
         consumer = self._get_consumer()
         consumer.assign([TopicPartition(t, p, offs[0]) for (t, p), offs in pending.items()])
+        paused: list[TopicPartition] = []
         try:
             while pending:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                for message in consumer.consume(num_messages=5000, timeout=min(0.05, left)):
+                finished: list[TopicPartition] = []
+                for message in consumer.consume(num_messages=10000, timeout=min(0.05, left)):
                     tp = (message.topic() or "", message.partition() or 0)
                     offsets = pending.get(tp)
-                    if offsets is None:
-                        continue
                     offset = message.offset() or 0
+                    if offsets is None or offset < offsets[0]:
+                        continue  # a finished partition's leftovers, or before the next wanted offset
                     error = message.error()
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:
@@ -204,6 +232,7 @@ class RecordTimestamps:
                                     self._remember_empty(tp, wanted, offset, found)
                         # Any other error (deleted topic, ...) leaves the rest to the estimate.
                         del pending[tp]
+                        finished.append(TopicPartition(*tp))
                         continue
                     kind, ts_ms = message.timestamp()
                     while offsets and offsets[0] <= offset:
@@ -212,9 +241,17 @@ class RecordTimestamps:
                             self._remember(tp, wanted, ts_ms / 1000.0, found)
                     if not offsets:
                         del pending[tp]
+                        finished.append(TopicPartition(*tp))
                     elif offsets[0] > offset + SEEK_GAP:
                         consumer.seek(TopicPartition(tp[0], tp[1], offsets[0]))
+                if finished:
+                    # Stop fetching partitions whose offsets are resolved: the rest is not needed.
+                    consumer.pause(finished)
+                    paused.extend(finished)
         finally:
+            # A pause outlives unassign in librdkafka: lift it, or the next lookup reads nothing.
+            if paused:
+                consumer.resume(paused)
             consumer.unassign()
 
     def _remember(self, tp: TP, offset: int, ts: float, found: dict[tuple[TP, int], Found]) -> None:

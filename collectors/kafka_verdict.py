@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from store.types import format_duration
 
@@ -26,9 +27,12 @@ class Status(IntEnum):
     REWIND = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One observation of a partition: when, the group's committed offset and the log end."""
+class Point(NamedTuple):
+    """One observation of a partition: when, the group's committed offset and the log end.
+
+    A tuple of plain numbers, so the garbage collector stops tracking the many
+    that a collector keeps.
+    """
 
     ts: float
     committed: int | None
@@ -60,7 +64,8 @@ class PartitionFacts:
     covers at least the window when the partition has been watched that long.
     ``waiting_since`` is when the current run of "same committed offset and
     messages waiting" began (None when nothing waits); ``committed_since`` is
-    when the committed offset last changed (or was first seen).
+    when the committed offset last changed (or was first seen);
+    ``lagging_since`` is when messages last started to wait at all (None: caught up now).
     """
 
     now: float
@@ -69,6 +74,7 @@ class PartitionFacts:
     watched_since: float
     committed_since: float
     waiting_since: float | None
+    lagging_since: float | None
     earliest: int
     assigned: bool
     lag_seconds: float | None = None
@@ -107,7 +113,11 @@ class Verdict:
 
     @property
     def note(self) -> str:
-        return f"{self.status.name} ({self.rule}): {self.explanation}"
+        return f"{STATUS_NAMES[self.status]} ({self.rule}): {self.explanation}"
+
+
+# Enum .name is slow and this runs for every partition every cycle.
+STATUS_NAMES = {s: s.name for s in Status}
 
 
 # -- wording -------------------------------------------------------------------
@@ -254,24 +264,21 @@ FALLING_BEHIND_SHARE = 0.1
 
 def rule_falling_behind(f: PartitionFacts) -> Verdict | None:
     """WARN: over a full window the consumer commits but never catches up and the lag grows."""
-    if not f.full_window:
+    if not f.full_window or f.lagging_since is None or f.lagging_since > f.now - f.window:
         return None
-    points = [p for p in f.in_window() if p.committed is not None]
-    if len(points) < 3:
-        return None
+    points = f.in_window()
     first, last = points[0], points[-1]
-    lags = [p.lag or 0 for p in points]
-    arrived = last.log_end - first.log_end
-    consumed = (last.committed or 0) - (first.committed or 0)
-    growth = lags[-1] - lags[0]
-    if min(lags) == 0 or consumed <= 0 or arrived <= 0:
+    if first.committed is None or last.committed is None or first.lag is None or last.lag is None:
         return None
-    if growth <= FALLING_BEHIND_SHARE * arrived:
+    arrived = last.log_end - first.log_end
+    consumed = last.committed - first.committed
+    growth = last.lag - first.lag
+    if consumed <= 0 or arrived <= 0 or growth <= FALLING_BEHIND_SHARE * arrived:
         return None
     return Verdict(
         Status.WARN,
         "falling-behind",
-        f"lag grew from {lags[0]:,} to {lags[-1]:,} in {format_duration(last.ts - first.ts)}: "
+        f"lag grew from {first.lag:,} to {last.lag:,} in {format_duration(last.ts - first.ts)}: "
         f"{consumed:,} consumed while {arrived:,} arrived",
     )
 

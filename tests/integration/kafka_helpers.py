@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
@@ -28,7 +28,9 @@ class KafkaScratch:
 
     def topic(self, name: str, partitions: int, config: dict[str, str] | None = None) -> str:
         topic = f"lw-{name}-{self.unique}"
-        self.admin.create_topics([NewTopic(topic, partitions, 1, config=config or {})])[topic].result()
+        self.admin.create_topics([NewTopic(topic, partitions, 1, config=config or {})])[
+            topic
+        ].result()
         self.topics.append(topic)
         wait_until(lambda: self._has_leaders(topic, partitions), 20, f"leaders for {topic}")
         return topic
@@ -77,11 +79,11 @@ class KafkaScratch:
         for collector in self.collectors:
             collector.close()
         if self.groups:
-            for future in self.admin.delete_consumer_groups(self.groups, request_timeout=10).values():
-                try:
+            for future in self.admin.delete_consumer_groups(
+                self.groups, request_timeout=10
+            ).values():
+                with suppress(Exception):  # a group that was never created is fine
                     future.result()
-                except Exception:  # a group that was never created is fine
-                    pass
         if self.topics:
             for future in self.admin.delete_topics(self.topics, request_timeout=20).values():
                 future.result()
@@ -163,7 +165,11 @@ def last_message(consumer: Consumer, timeout: float) -> Message | None:
 
 def find(samples: Iterable[Sample], name: str, **labels: object) -> list[Sample]:
     want = {k: str(v) for k, v in labels.items()}
-    return [s for s in samples if s.name == name and all(s.label_dict.get(k) == v for k, v in want.items())]
+    return [
+        s
+        for s in samples
+        if s.name == name and all(s.label_dict.get(k) == v for k, v in want.items())
+    ]
 
 
 def one(samples: Iterable[Sample], name: str, **labels: object) -> Sample:
@@ -173,7 +179,11 @@ def one(samples: Iterable[Sample], name: str, **labels: object) -> Sample:
 
 
 def consume_loop(
-    stop: threading.Event, consumer: Consumer, topic: str, per_message: float, commit_first: int | None = None
+    stop: threading.Event,
+    consumer: Consumer,
+    topic: str,
+    per_message: float,
+    commit_first: int | None = None,
 ) -> None:
     """Subscribe and consume until stopped, ``per_message`` seconds each, committing after each.
 

@@ -42,7 +42,9 @@ def group_status(samples: list, group: str) -> tuple[Status | None, str]:
     return (Status(int(found[0].value)), found[0].note or "") if found else (None, "")
 
 
-def test_stopped_consumer_is_stop_within_one_window_and_its_time_lag_is_exact(kafka: KafkaScratch) -> None:
+def test_stopped_consumer_is_stop_within_one_window_and_its_time_lag_is_exact(
+    kafka: KafkaScratch,
+) -> None:
     # Given a topic written once a second and a consumer keeping up with it
     topic = kafka.topic("ticks", 1)
     group = kafka.group("ticker")
@@ -86,18 +88,29 @@ def test_stopped_consumer_is_stop_within_one_window_and_its_time_lag_is_exact(ka
         # And after 60 s the exact time lag reads 60 s ± 2 s, the estimate is close too
         samples = list(exact.collect())
         elapsed = time.time() - stopped
-        assert one(samples, "lagwatch_kafka_partition_lag_method", **labels).value == LagMethod.EXACT
+        assert (
+            one(samples, "lagwatch_kafka_partition_lag_method", **labels).value == LagMethod.EXACT
+        )
         lag = one(samples, "lagwatch_kafka_partition_lag_seconds", **labels).value
         assert abs(lag - elapsed) <= 2, (lag, elapsed)
         assert abs(lag - 60) <= 2, lag
         guess = list(estimated.collect())
-        assert one(guess, "lagwatch_kafka_partition_lag_method", **labels).value == LagMethod.ESTIMATED
-        assert abs(one(guess, "lagwatch_kafka_partition_lag_seconds", **labels).value - elapsed) <= 3
+        assert (
+            one(guess, "lagwatch_kafka_partition_lag_method", **labels).value == LagMethod.ESTIMATED
+        )
+        assert (
+            abs(one(guess, "lagwatch_kafka_partition_lag_seconds", **labels).value - elapsed) <= 3
+        )
         assert group_status(samples, group)[0] == Status.STOP
-        assert one(samples, "lagwatch_kafka_group_max_lag_method", group=group).value == LagMethod.EXACT
+        assert (
+            one(samples, "lagwatch_kafka_group_max_lag_method", group=group).value
+            == LagMethod.EXACT
+        )
 
 
-def test_slow_consumer_warns_stuck_consumer_stalls_healthy_one_stays_ok(kafka: KafkaScratch) -> None:
+def test_slow_consumer_warns_stuck_consumer_stalls_healthy_one_stays_ok(
+    kafka: KafkaScratch,
+) -> None:
     # Given a topic written 20 times a second and three groups reading it:
     # one keeps up, one processes 10 messages a second, one stops committing but stays in the group
     topic = kafka.topic("clicks", 1)
@@ -152,7 +165,15 @@ def test_offsets_moved_backwards_are_rewind(kafka: KafkaScratch) -> None:
     status = one(samples, "lagwatch_kafka_partition_status", group=group, topic=topic, partition=1)
     assert status.value == Status.REWIND
     assert "moved back from 50 to 10" in (status.note or "")
-    assert one(samples, "lagwatch_kafka_partition_status", group=group, topic=topic, partition=0).value == Status.OK
+    assert (
+        one(samples, "lagwatch_kafka_partition_status", group=group, topic=topic, partition=0).value
+        == Status.OK
+    )
     verdict, note = group_status(samples, group)
     assert verdict == Status.REWIND and note.startswith(f"REWIND (rewind): {topic}[1]: "), note
-    assert one(samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=1).value == 40
+    assert (
+        one(
+            samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=1
+        ).value
+        == 40
+    )

@@ -51,7 +51,7 @@ def test_thinning_keeps_the_estimate_bracketed() -> None:
     history = EndOffsetHistory(span=10**6, max_points=20)
     for t in range(0, 2001, 10):
         history.observe(TP, t, float(t))
-    rows = history._rows[TP]
+    rows = history.rows(TP)
     assert len(rows) <= 20
     assert rows[0][0] == 0
     lag = history.estimate(TP, 555, 2000.0)
@@ -63,4 +63,4 @@ def test_a_recreated_topic_starts_a_new_history() -> None:
     history = EndOffsetHistory(span=3600)
     history.observe(TP, 1000, 0.0)
     history.observe(TP, 10, 10.0)
-    assert history._rows[TP] == [[10, 10.0, 10.0]]
+    assert history.rows(TP) == [(10, 10.0, 10.0)]
