@@ -1,4 +1,4 @@
-"""The collector protocol: read one source, yield samples, never write or alert."""
+"""The collector protocol: read one source, yield samples (and records), never write or alert."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from store import Sample, Store
+from store import Record, Sample, Store
 from store.types import Duration
 
 
@@ -21,7 +21,10 @@ class Collector(Protocol):
 
     ``collect`` yields samples or raises; the runner turns an exception or a
     run past ``timeout`` into ``lagwatch_collector_up{collector}=0`` with the
-    error text. ``check`` reaches the source once and raises SourceUnreachable
+    error text. A collector that observes documents rather than numbers (probe
+    traces, a tap's position) may yield ``Record``s among its samples: the
+    runner writes them with ``Store.put_records``, so the collector still never
+    touches the store itself. ``check`` reaches the source once and raises SourceUnreachable
     with a message that names the source and the fix.
     """
 
@@ -29,11 +32,16 @@ class Collector(Protocol):
     interval: float
     timeout: float
 
-    def collect(self) -> Iterable[Sample]: ...
+    def collect(self) -> Iterable[Sample | Record]: ...
 
     def check(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+RecordRetention = dict[str, float]
+"""Optional ``record_retention`` attribute of a collector that yields records:
+namespace → seconds to keep them; the daemon deletes older ones when it maintains the store."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from collectors.base import Collector
-from store import Sample, Store, StoreUnavailable
+from store import Record, Sample, Store, StoreUnavailable
 
 log = logging.getLogger("lagwatch.runner")
 
@@ -33,6 +33,7 @@ class RunResult:
     duration: float
     samples: int
     error: str | None = None
+    records: int = 0
 
 
 class Runner:
@@ -56,6 +57,7 @@ class Runner:
         self.clock = clock
         self.after_cycle: list[AfterCycle] = []
         self._buffer: deque[Sample] = deque()
+        self._records: deque[Record] = deque()
         self._buffer_max = buffer_samples
         self._dropped = 0
         self._write_errors = 0
@@ -69,14 +71,16 @@ class Runner:
         """Run one collection of ``collector``, write its samples, then notify listeners."""
         started = self.clock()
         t0 = time.monotonic()
-        samples: list[Sample] = []
+        found: list[Sample | Record] = []
         error: str | None = None
         stuck = self._stuck.get(collector.name)
         if stuck is not None and stuck.is_alive():
             error = f"previous run still stuck after its {collector.timeout:g}s timeout; skipped"
         else:
             self._stuck.pop(collector.name, None)
-            samples, error = self._collect_with_timeout(collector)
+            found, error = self._collect_with_timeout(collector)
+        samples = [item for item in found if isinstance(item, Sample)]
+        records = [item for item in found if isinstance(item, Record)]
         duration = time.monotonic() - t0
         ok = error is None
         if error is not None:
@@ -88,15 +92,17 @@ class Runner:
             Sample.of(DURATION, duration, now, collector=collector.name),
             Sample.of(SAMPLES, len(samples), now, collector=collector.name),
         ]
-        self.submit(samples + health)
+        self.submit(samples + health, records)
         for listener in self.after_cycle:
             try:
                 listener(collector.name, started)
             except Exception:
                 log.exception("after-cycle listener failed for %s", collector.name)
-        return RunResult(collector.name, ok, duration, len(samples), error)
+        return RunResult(collector.name, ok, duration, len(samples), error, len(records))
 
-    def _collect_with_timeout(self, collector: Collector) -> tuple[list[Sample], str | None]:
+    def _collect_with_timeout(
+        self, collector: Collector
+    ) -> tuple[list[Sample | Record], str | None]:
         box: dict[str, object] = {}
 
         def work() -> None:
@@ -119,14 +125,16 @@ class Runner:
 
     # -- writing -------------------------------------------------------------
 
-    def submit(self, samples: Sequence[Sample]) -> None:
-        """Queue samples and try to write everything queued."""
+    def submit(self, samples: Sequence[Sample], records: Sequence[Record] = ()) -> None:
+        """Queue samples and records and try to write everything queued."""
         with self._write_lock:
             self._buffer.extend(samples)
-            overflow = len(self._buffer) - self._buffer_max
+            self._records.extend(records)
+            # Records share the bound: a long outage keeps the newest of each.
+            overflow = _trim(self._buffer, self._buffer_max) + _trim(
+                self._records, self._buffer_max
+            )
             if overflow > 0:
-                for _ in range(overflow):
-                    self._buffer.popleft()
                 self._dropped += overflow
                 log.error(
                     "store buffer full: dropped the %d oldest samples (%d in all)",
@@ -138,9 +146,10 @@ class Runner:
     def flush(self) -> bool:
         """Write the buffer; return False (keeping the samples) if the store is unavailable."""
         with self._write_lock:
-            if not self._buffer:
+            if not self._buffer and not self._records:
                 return True
             batch = list(self._buffer)
+            records = list(self._records)
             now = self.clock()
             bookkeeping = [
                 Sample.of(BUFFERED, 0, now),
@@ -148,6 +157,9 @@ class Runner:
                 Sample.of(WRITE_ERRORS, self._write_errors, now),
             ]
             try:
+                # Records first: a retry after a failed sample write rewrites them harmlessly.
+                self.store.put_records(records)
+                self._records.clear()
                 self.store.write(batch + bookkeeping)
             except StoreUnavailable as exc:
                 self._write_errors += 1
@@ -173,6 +185,14 @@ class Runner:
     @property
     def dropped(self) -> int:
         return self._dropped
+
+
+def _trim(queue: deque[Sample] | deque[Record], keep: int) -> int:
+    """Drop the oldest items past ``keep``; return how many went."""
+    dropped = max(0, len(queue) - keep)
+    for _ in range(dropped):
+        queue.popleft()
+    return dropped
 
 
 def _describe(exc: BaseException) -> str:

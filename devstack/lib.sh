@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # variables are used by the scripts that source this file
 # Shared settings and helpers for the devstack scripts. Sourced, not executed.
 #
 # Every value here can be overridden from the environment, so `devstack/env`,
@@ -131,6 +132,15 @@ port_open() {
     (exec 3<>"/dev/tcp/$LAGWATCH_HOST/$1") 2>/dev/null
 }
 
+# True when process $1 exists and is not a zombie (exited children of a
+# non-reaping init linger as zombies and must count as stopped).
+proc_alive() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)
+    [ "$state" != Z ] && [ "$state" != X ]
+}
+
 # True when the pid in file $1 is alive and its command line mentions $2
 # (guards against a recycled pid after a crash or reboot).
 pid_alive() {
@@ -138,12 +148,16 @@ pid_alive() {
     [ -s "$pidfile" ] || return 1
     pid=$(head -n1 "$pidfile" | tr -dc '0-9')
     [ -n "$pid" ] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
+    proc_alive "$pid" || return 1
     [ -r "/proc/$pid/cmdline" ] || return 0
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$marker"
 }
 
-pid_of() { head -n1 "$1" 2>/dev/null | tr -dc '0-9'; }
+pid_of() {
+    local pid
+    pid=$(head -n1 "$1" 2>/dev/null | tr -dc '0-9')
+    [ -n "$pid" ] && printf '%s\n' "$pid"
+}
 
 # Print the last lines of a log file to stderr (used when a service fails).
 show_tail() {
@@ -188,6 +202,17 @@ ensure_traversable() {
     done
 }
 
+# Serialise up/down runs against the same devstack dir (e.g. two test
+# sessions starting at once).
+lock_devstack() {
+    mkdir -p "$LAGWATCH_DEVSTACK_DIR"
+    exec 9>"$LAGWATCH_DEVSTACK_DIR/.updown.lock"
+    if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+        log "waiting for another devstack up/down to finish"
+        flock -w 600 9 || die "timed out waiting for $LAGWATCH_DEVSTACK_DIR/.updown.lock"
+    fi
+}
+
 # Pids of live processes whose command line contains $1 (fallback when a
 # pid file was lost).
 find_pids() {
@@ -195,7 +220,7 @@ find_pids() {
     for f in /proc/[0-9]*/cmdline; do
         pid=${f#/proc/}; pid=${pid%/cmdline}
         [ "$pid" = "$$" ] && continue
-        if tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$marker"; then
+        if tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "$marker"; then
             echo "$pid"
         fi
     done

@@ -94,6 +94,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from collectors.base import CollectorContext
+    from collectors.probe import build_pipeline_collectors
     from collectors.registry import build_collectors
     from lagwatch.logs import Redactor
     from store import StoreUnavailable, open_store
@@ -110,6 +111,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         store.close()
     collectors = build_collectors(config.sources, config.kafka, CollectorContext())
+    collectors += build_pipeline_collectors(
+        config.pipelines, config.probes, config.sources, config.kafka, CollectorContext()
+    )
 
     def reach(collector):
         try:
@@ -145,6 +149,22 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return subprocess.call(
         command, env={**os.environ, "LAGWATCH_CONFIG": str(Path(args.config).resolve())}
     )
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from lagwatch.probe_cli import cmd_probe as run_probe
+
+    config = _load(args.config)
+    _setup_logging(config, args.verbose)
+    return run_probe(args, config)
+
+
+def cmd_tap(args: argparse.Namespace) -> int:
+    from lagwatch.probe_cli import cmd_tap as run_tap
+
+    config = _load(args.config)
+    _setup_logging(config, args.verbose)
+    return run_tap(args, config)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -186,6 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (default: dashboard.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: dashboard.port, 8501)")
     p = command(
+        "probe",
+        "`probe init` creates the probe table; `probe --once --pipeline NAME` times one probe "
+        "(exit 1 past the SLO)",
+        cmd_probe,
+    )
+    p.add_argument("action", nargs="?", choices=["init"], help="init: create the probe table")
+    p.add_argument("--once", action="store_true", help="send one probe and print its hops")
+    p.add_argument("--pipeline", help="the pipeline to probe (init: default all)")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the readers")
+    p = command("tap", "run a probe's CDC tap (and its Kafka relay) until stopped", cmd_tap)
+    p.add_argument("--pipeline", required=True, help="the pipeline whose probe's tap to run")
+    p = command(
         "demo", "run lagwatch on this machine's devstack with a live demo pipeline", cmd_demo
     )
     p.add_argument("--no-dashboard", action="store_true", help="collect only, no UI")
@@ -204,3 +236,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `lagwatch snapshot | head` closed the pipe: not an error
+        sys.stderr.close()
+        return EXIT_OK

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from alerts.config import AlertsConfig
 from collectors.kafka import KafkaCluster
+from collectors.pipeline import PipelineConfig, Problem, check_pipelines
+from collectors.probe import ProbeConfig
 from collectors.registry import SOURCE_KINDS, SourceConfig
 from dashboard.config import DashboardConfig
 from lagwatch.loader import ConfigError, load_config, register_tags
@@ -33,13 +35,15 @@ class DaemonConfig(BaseModel):
 
 
 class LagwatchConfig(BaseModel):
-    """The config file: store, sources, kafka, alerts, dashboard, daemon."""
+    """The config file: store, sources, kafka, pipelines, probes, alerts, dashboard, daemon."""
 
     model_config = ConfigDict(extra="forbid")
 
     store: StoreConfig = StoreConfig()
     sources: list[SourceConfig] = []
     kafka: list[KafkaCluster] = []
+    pipelines: list[PipelineConfig] = []
+    probes: list[ProbeConfig] = []
     alerts: AlertsConfig = AlertsConfig()
     dashboard: DashboardConfig = DashboardConfig()
     daemon: DaemonConfig = DaemonConfig()
@@ -54,6 +58,10 @@ class LagwatchConfig(BaseModel):
             if dupes:
                 raise ValueError(f"{section}: names must be unique, repeated: {', '.join(dupes)}")
         return self
+
+    def cross_problems(self) -> list[Problem]:
+        """Return each hop a pipeline or probe names that the other sections do not define."""
+        return check_pipelines(self.pipelines, self.probes, self.sources, self.kafka)
 
     def secrets(self) -> list[str]:
         """Return every secret value in the config, and the passwords inside URLs."""

@@ -19,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from collectors.base import Collector, CollectorContext
+from collectors.probe import build_pipeline_collectors
 from collectors.registry import build_collectors
 from collectors.runner import Runner, RunResult
 from lagwatch.config import LagwatchConfig
@@ -44,6 +45,8 @@ class Daemon:
         self.context = CollectorContext(store=reader)
         self.collectors: list[Collector] = build_collectors(
             config.sources, config.kafka, self.context
+        ) + build_pipeline_collectors(
+            config.pipelines, config.probes, config.sources, config.kafka, self.context
         )
         self._scheduler: BackgroundScheduler | None = None
         self._metrics: Any = None
@@ -63,8 +66,13 @@ class Daemon:
     def _maintain(self) -> None:
         if not self.runner.flush():
             return
+        now = time.time()
         try:
-            self.store.maintain(time.time())
+            self.store.maintain(now)
+            for collector in self.collectors:
+                retention: dict[str, float] = getattr(collector, "record_retention", {})
+                for namespace, keep in retention.items():
+                    self.store.delete_records(namespace, older_than=now - keep)
         except StoreUnavailable as exc:
             log.warning("store maintenance skipped: %s", self.redact(str(exc)))
 

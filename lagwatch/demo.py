@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from lagwatch.config import load
@@ -16,21 +16,22 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = Path(os.environ.get("LAGWATCH_DEMO_DIR", ROOT / ".lagwatch" / "demo"))
 
 CONFIG = """\
-# Written by `lagwatch demo` from the devstack's settings (devstack/env).
+# Written by `lagwatch demo` from the devstack's settings (devstack/env);
+# the DSNs are in secrets/ beside this file.
 store:
   url: sqlite:///{store}
 sources:
   - name: demo-pg
     kind: postgres
-    dsn: "${{LAGWATCH_PG_MONITOR_DSN}}"
+    dsn_file: secrets/pg_dsn
     interval: 5s
   - name: demo-mariadb
     kind: mysql
-    dsn: "${{LAGWATCH_MYSQL_MONITOR_DSN}}"
+    dsn_file: secrets/mysql_dsn
     interval: 5s
 kafka:
   - name: demo
-    bootstrap: "${{LAGWATCH_KAFKA_BOOTSTRAP}}"
+    bootstrap: "{kafka}"
     interval: 5s
 daemon:
   metrics_listen: 127.0.0.1:9465
@@ -52,12 +53,27 @@ def devstack_env() -> dict[str, str]:
     return env
 
 
-def write_config() -> Path:
-    """Write the demo config file and return its path."""
-    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+def write_config(env: dict[str, str]) -> Path:
+    """Write the demo config, with its DSNs in secret files beside it, and return its path."""
+    secrets = DEMO_DIR / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    secrets.chmod(0o700)
+    for name, key in (
+        ("pg_dsn", "LAGWATCH_PG_MONITOR_DSN"),
+        ("mysql_dsn", "LAGWATCH_MYSQL_MONITOR_DSN"),
+    ):
+        (secrets / name).write_text(env[key] + "\n")
+        (secrets / name).chmod(0o600)
     path = DEMO_DIR / "lagwatch.yaml"
-    path.write_text(CONFIG.format(store=DEMO_DIR / "lagwatch.db"))
+    path.write_text(
+        CONFIG.format(store=DEMO_DIR / "lagwatch.db", kafka=env["LAGWATCH_KAFKA_BOOTSTRAP"])
+    )
     return path
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -65,12 +81,19 @@ def run_demo(args: argparse.Namespace) -> int:
     from lagwatch.daemon import Daemon
     from lagwatch.logs import Redactor, setup_logging
 
-    os.environ.update({k: v for k, v in devstack_env().items() if k not in os.environ})
-    path = write_config()
+    env = {**devstack_env(), **{k: v for k, v in os.environ.items() if k.startswith("LAGWATCH_")}}
+    path = write_config(env)
     config = load(path)
     setup_logging("INFO", Redactor(config.secrets()))
     daemon = Daemon(config)
     dashboard = None
+    if not args.no_dashboard and _port_in_use(config.dashboard.host, config.dashboard.port):
+        print(
+            f"error: {config.dashboard.host}:{config.dashboard.port} is already in use "
+            "(another dashboard?); stop it or run `lagwatch demo --no-dashboard`",
+            file=sys.stderr,
+        )
+        return 2
     if not args.no_dashboard:
         dashboard = subprocess.Popen(
             [sys.executable, "-m", "lagwatch", "dashboard", "-c", str(path)], cwd=ROOT
@@ -90,5 +113,4 @@ def run_demo(args: argparse.Namespace) -> int:
         if dashboard is not None:
             dashboard.terminate()
             dashboard.wait(timeout=10)
-    time.sleep(0)
     return 0

@@ -163,7 +163,7 @@ def load_config(path: str | os.PathLike[str], model: type[BaseModel]) -> Any:
     if problems:
         raise ConfigError(problems)
     try:
-        return model.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_input=False, include_url=False):
@@ -173,6 +173,14 @@ def load_config(path: str | os.PathLike[str], model: type[BaseModel]) -> Any:
             at = where.line(loc)
             lines.append(f"{file}:{at}: {_dotted(loc)}: {_message(dict(error), model)}")
         raise ConfigError(lines) from None
+    # Checks across sections (a pipeline naming a source) come back as (key path, message).
+    cross = getattr(config, "cross_problems", None)
+    found = cross() if callable(cross) else []
+    if found:
+        raise ConfigError(
+            [f"{file}:{where.line(path)}: {_dotted(path)}: {message}" for path, message in found]
+        )
+    return config
 
 
 # Pydantic puts a discriminated union's tag and helper names into error locations.

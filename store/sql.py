@@ -6,6 +6,8 @@ import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from store.config import Retention
@@ -264,34 +266,36 @@ class SqlStore:
         start_ms, end_ms = _to_ms(start), _to_ms(end)
         span = max(end_ms - start_ms, 1)
         step_ms = _nice_step(max(_to_ms(step), -(-span // max(max_points, 1))))
-        # Levels from fine to coarse, each (table, width, watermark): the coarsest
-        # level whose width fits the step covers the old part of the range and
-        # each finer level covers what the coarser has not rolled up yet.
+        points: dict[int, list[tuple[float, float]]] = {}
         with self._cursor() as cur:
             ids = self._matching_ids(cur, name, matchers)
             if not ids:
                 return []
+            # The coarsest level whose bucket fits the step covers the old part of
+            # the range; each finer level covers what the coarser has not rolled
+            # up yet, and raw samples cover the rest up to ``end``.
             levels: list[tuple[str, int, int | None]] = [("samples", 1, None)]
             for table, width, _ in ROLLUPS:
                 if width <= step_ms:
                     levels.append((table, width, self._watermark(cur, table)))
-            buckets: dict[tuple[int, int], list[float]] = {}
+            merged: dict[int, list[tuple[float, float, float]]] = {i: [] for i in ids}
             lower = start_ms
-            for table, _width, mark in reversed(levels):
+            for table, width, mark in reversed(levels):
                 if table != "samples" and mark is None:
                     continue  # never rolled up yet: the finer levels cover it
                 upper = end_ms + 1 if mark is None else min(end_ms + 1, mark)
                 if upper > lower:
-                    self._range_rows(cur, table, ids, lower, upper, step_ms, buckets)
+                    self._range_rows(cur, table, width, ids, lower, upper, step_ms, agg, merged)
                     lower = upper
-        series: dict[int, list[tuple[float, float]]] = {i: [] for i in ids}
-        for (sid, bucket), (vmin, vmax, vsum, vcount) in sorted(buckets.items()):
-            value = vmin if agg == "min" else vmax if agg == "max" else vsum / vcount
-            series[sid].append((bucket / MS, value))
+        for sid, rows in merged.items():
+            if agg == "avg":
+                points[sid] = [(b / MS, total / count) for b, total, count in rows]
+            else:
+                points[sid] = [(b / MS, value) for b, value, _ in rows]
         out = []
         for sid in ids:
             sname, labels = self._series_by_id[sid]
-            out.append(Series(sname, labels, series[sid][-max_points:]))
+            out.append(Series(sname, labels, points[sid][-max_points:]))
         out.sort(key=lambda s: s.labels)
         return out
 
@@ -299,35 +303,54 @@ class SqlStore:
         self,
         cur: Any,
         table: str,
+        width: int,
         ids: list[int],
         lower: int,
         upper: int,
         step_ms: int,
-        buckets: dict[tuple[int, int], list[float]],
+        agg: Aggregation,
+        merged: dict[int, list[tuple[float, float, float]]],
     ) -> None:
-        if table == "samples":
-            cols, tcol = "MIN(value), MAX(value), SUM(value), COUNT(*)", "ts"
+        """Append (bucket, value, weight) rows per series, merging a bucket two levels share."""
+        raw = table == "samples"
+        tcol = "ts" if raw else "bucket"
+        if raw:
+            cols = {"avg": "SUM(value), COUNT(*)", "min": "MIN(value), 1", "max": "MAX(value), 1"}[
+                agg
+            ]
         else:
-            cols, tcol = "MIN(vmin), MAX(vmax), SUM(vsum), SUM(vcount)", "bucket"
+            cols = {"avg": "SUM(vsum), SUM(vcount)", "min": "MIN(vmin), 1", "max": "MAX(vmax), 1"}[
+                agg
+            ]
+        if step_ms == width:  # one row per bucket already: no grouping needed
+            cols = cols.replace("SUM(", "(").replace("MIN(", "(").replace("MAX(", "(")
+            cols = cols.replace("COUNT(*)", "1")
+            grouped = f"SELECT series_id, {tcol} AS b, {cols} FROM {table}"  # noqa: S608 - our names
+            tail = ""
+        else:
+            grouped = (
+                f"SELECT series_id, ({tcol} / {step_ms}) * {step_ms} AS b, {cols} FROM {table}"  # noqa: S608 - our names and ints
+            )
+            tail = " GROUP BY series_id, b"
+        combine = min if agg == "min" else max
         for i in range(0, len(ids), CHUNK):
             part = ids[i : i + CHUNK]
             marks = ",".join([self.placeholder] * len(part))
-            sql = (
-                f"SELECT series_id, ({tcol} / {step_ms}) * {step_ms} AS b, {cols} "  # noqa: S608 - table and ints are ours
-                f"FROM {table} WHERE series_id IN ({marks}) AND {tcol} >= {self.placeholder} "
-                f"AND {tcol} < {self.placeholder} GROUP BY series_id, b"
+            cur.execute(
+                f"{grouped} WHERE series_id IN ({marks}) AND {tcol} >= {self.placeholder} "
+                f"AND {tcol} < {self.placeholder}{tail} ORDER BY series_id, b",
+                [*part, lower, upper],
             )
-            cur.execute(sql, [*part, lower, upper])
-            for sid, b, vmin, vmax, vsum, vcount in cur.fetchall():
-                key = (int(sid), int(b))
-                have = buckets.get(key)
-                if have is None:
-                    buckets[key] = [float(vmin), float(vmax), float(vsum), float(vcount)]
-                else:
-                    have[0] = min(have[0], float(vmin))
-                    have[1] = max(have[1], float(vmax))
-                    have[2] += float(vsum)
-                    have[3] += float(vcount)
+            for sid, group in groupby(cur.fetchall(), key=itemgetter(0)):
+                new = [row[1:] for row in group]
+                rows = merged[sid]
+                if rows and rows[-1][0] == new[0][0]:
+                    (b, value, weight), (_, more, extra) = rows[-1], new.pop(0)
+                    if agg == "avg":
+                        rows[-1] = (b, value + more, weight + extra)
+                    else:
+                        rows[-1] = (b, combine(value, more), 1)
+                rows.extend(new)
 
     # -- maintenance ---------------------------------------------------------
 

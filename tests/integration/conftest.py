@@ -32,6 +32,10 @@ def _devstack_env() -> dict[str, str]:
 
 
 _ENV = {**_devstack_env(), **{k: v for k, v in os.environ.items() if k.startswith("LAGWATCH_")}}
+# Configs written by tests say ${LAGWATCH_…}: make the settings visible to this
+# process and its children, as `eval "$(devstack/env)"` would.
+for _key, _value in _ENV.items():
+    os.environ.setdefault(_key, _value)
 
 
 def devstack(key: str) -> str:

@@ -14,7 +14,7 @@ from confluent_kafka import OFFSET_STORED, ConsumerGroupTopicPartitions, TopicPa
 from collectors.kafka_timelag import LagMethod
 from collectors.kafka_verdict import Status
 from tests.integration.conftest import ROOT
-from tests.integration.kafka_helpers import (
+from tests.integration.kafka_lag_helpers import (
     KafkaScratch,
     consume_exactly,
     find,

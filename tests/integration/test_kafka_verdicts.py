@@ -10,7 +10,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from collectors.kafka_timelag import LagMethod
 from collectors.kafka_verdict import Status
-from tests.integration.kafka_helpers import (
+from tests.integration.kafka_lag_helpers import (
     KafkaScratch,
     background,
     consume_exactly,

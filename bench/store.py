@@ -1,0 +1,197 @@
+"""Store benchmark: ingest rate, latest of 10k series, a 24 h range of 100 series.
+
+Runs against both backends (SQLite in a temp folder, PostgreSQL from the
+devstack in a fresh database) and prints one JSON line per figure. The
+baseline for ingest is a bare `executemany` INSERT of the same rows into a
+plain table of the same database, measured in the same run: it is what the
+database itself does with no series lookup, no latest table and no upsert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+from psycopg import sql
+
+from store import Sample, Store
+from store.postgres import PostgresStore
+from store.sqlite import SqliteStore
+
+SERIES = 10_000
+BATCH_TIMES = 10  # timestamps per batch: a batch is 100,000 samples
+BATCHES = 4
+RANGE_SERIES = 100
+DAY = 86_400
+STEP = 10
+
+
+def emit(
+    backend: str,
+    metric: str,
+    value: float,
+    unit: str,
+    baseline: str = "",
+    base: float | None = None,
+    target: str = "",
+) -> None:
+    line: dict[str, object] = {"bench": "store", "backend": backend, "metric": metric,
+                               "value": round(value, 4), "unit": unit}  # fmt: skip
+    if baseline:
+        line["baseline"] = baseline
+        line["baseline_value"] = round(base or 0.0, 4)
+        line["ratio"] = round(value / base, 3) if base else None
+    if target:
+        line["target"] = target
+    print(json.dumps(line), flush=True)
+
+
+def timed(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Return the median wall time of ``fn`` over ``repeat`` runs."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench(
+    backend: str, store: Store, bare_insert: Callable[[list[tuple[int, int, float]]], None]
+) -> None:
+    now = float(int(time.time()))
+    batches = [
+        [Sample.of("lagwatch_bench_value", (b * 7 + i) % 1000, now - DAY + b * 100 + t, series=str(i))
+         for t in range(BATCH_TIMES) for i in range(SERIES)]
+        for b in range(BATCHES)
+    ]  # fmt: skip
+    store.write(batches[0][:SERIES])  # series exist, as in a running daemon
+    t0 = time.perf_counter()
+    for batch in batches:
+        store.write(batch)
+    elapsed = time.perf_counter() - t0
+    ours = BATCHES * BATCH_TIMES * SERIES / elapsed
+    rows = [
+        (i, int((now + b * 100 + t) * 1000), float(i))
+        for b in range(BATCHES)
+        for t in range(BATCH_TIMES)
+        for i in range(SERIES)
+    ]
+    t0 = time.perf_counter()
+    bare_insert(rows)
+    bare = len(rows) / (time.perf_counter() - t0)
+    emit(
+        backend,
+        "ingest",
+        ours,
+        "samples/s",
+        "bare executemany INSERT, same rows",
+        bare,
+        ">= 200000 (sqlite)",
+    )
+
+    latest = timed(lambda: store.latest("lagwatch_bench_value"))
+    count = len(store.latest("lagwatch_bench_value"))
+    assert count == SERIES, count
+    emit(backend, "latest_10k_series", latest * 1000, "ms", target="<= 50 (sqlite)")
+
+    # 24 h of 100 series at 10 s resolution, rolled up the way the daemon does.
+    day = [Sample.of("lagwatch_bench_range", (t // STEP) % 360, now - DAY + t, series=str(i))
+           for t in range(0, DAY, STEP) for i in range(RANGE_SERIES)]  # fmt: skip
+    for i in range(0, len(day), 100_000):
+        store.write(day[i : i + 100_000])
+    t0 = time.perf_counter()
+    store.maintain(now)
+    emit(backend, "rollup_864k_samples", time.perf_counter() - t0, "s")
+    result = store.query_range("lagwatch_bench_range", None, now - DAY, now, max_points=2000)
+    assert len(result) == RANGE_SERIES and all(0 < len(s.points) <= 2000 for s in result)
+    query = timed(
+        lambda: store.query_range("lagwatch_bench_range", None, now - DAY, now, max_points=2000)
+    )
+    emit(backend, "range_24h_100_series", query * 1000, "ms", target="<= 200 (sqlite)")
+    print(json.dumps({"bench": "store", "backend": backend, "metric": "range_points_per_series",
+                      "value": len(result[0].points), "unit": "points"}), flush=True)  # fmt: skip
+
+
+@contextmanager
+def sqlite_store() -> Iterator[tuple[SqliteStore, Callable[[list[tuple[int, int, float]]], None]]]:
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteStore(Path(folder) / "bench.db")
+        import sqlite3
+
+        bare = sqlite3.connect(Path(folder) / "bare.db")
+        bare.execute("PRAGMA journal_mode = WAL")
+        bare.execute("PRAGMA synchronous = NORMAL")
+        bare.execute(
+            "CREATE TABLE samples (series_id INTEGER, ts INTEGER, value REAL, PRIMARY KEY (series_id, ts)) WITHOUT ROWID"
+        )
+
+        def insert(rows: list[tuple[int, int, float]]) -> None:
+            bare.executemany("INSERT INTO samples VALUES (?, ?, ?)", rows)
+            bare.commit()
+
+        yield store, insert
+        store.close()
+        bare.close()
+
+
+@contextmanager
+def postgres_store(
+    admin_dsn: str,
+) -> Iterator[tuple[PostgresStore, Callable[[list[tuple[int, int, float]]], None]]]:
+    name = f"lagwatch_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = urlunsplit(urlsplit(admin_dsn)._replace(path=f"/{name}"))
+    store = PostgresStore(dsn)
+    bare = psycopg.connect(dsn)
+    bare.execute(
+        "CREATE TABLE bare (series_id BIGINT, ts BIGINT, value DOUBLE PRECISION, PRIMARY KEY (series_id, ts))"
+    )
+    bare.commit()
+
+    def insert(rows: list[tuple[int, int, float]]) -> None:
+        with bare.cursor() as cur:
+            cur.executemany("INSERT INTO bare VALUES (%s, %s, %s)", rows)
+        bare.commit()
+
+    try:
+        yield store, insert
+    finally:
+        store.close()
+        bare.close()
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def main() -> None:
+    with sqlite_store() as (store, insert):
+        bench("sqlite", store, insert)
+    admin = os.environ.get("LAGWATCH_PG_ADMIN_DSN")
+    if not admin:
+        import subprocess
+
+        out = subprocess.run([str(Path(__file__).resolve().parent.parent / "devstack" / "env")],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        for line in out.splitlines():
+            if line.startswith("export LAGWATCH_PG_ADMIN_DSN="):
+                admin = line.split("=", 1)[1].strip("'")
+    assert admin, "no PostgreSQL: run devstack/up"
+    with postgres_store(admin) as (store, insert):
+        bench("postgres", store, insert)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""CDC readers of a binlog and where each one stands: Debezium, a SQL query, lagwatch's tap.
+
+Reader kinds (``readers:`` items of a ``kind: mysql`` source):
+
+- ``debezium``: a Debezium MySQL/MariaDB connector, read through the Kafka
+  Connect REST API ``GET {connect_url}/connectors/{connector}/offsets``
+  (Kafka ≥ 3.5). Its source offset carries ``file``, ``pos`` and, with GTIDs
+  on, ``gtids``.
+- ``sql``: a query you give, run on the source with the monitor login, that
+  returns one row with columns ``file`` and ``pos``, or ``gtid``, or all three.
+- ``tap``: lagwatch's own tap. It stores its position as a store record in
+  namespace ``tap.position`` (``TAP_POSITION_NAMESPACE``), key = the reader's
+  name, body ``{"file": str, "pos": int, "gtid": str, "ts": unix seconds}``
+  (``gtid`` may be empty when the tap reads by file and position).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from collectors.mysql.session import Session, error_text
+from store import Store, StoreUnavailable
+from store.types import format_duration
+
+TAP_POSITION_NAMESPACE = "tap.position"
+
+
+class ReaderError(Exception):
+    """A reader's position could not be read; the message says why and what to fix."""
+
+
+class BinlogReader(BaseModel):
+    """`readers: - name: …`: one CDC reader of this server's binlog.
+
+    ``kind`` may be left out: a reader with ``connect_url`` is a Debezium
+    connector, one with ``query`` a SQL reader.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$", description="reader name, used as a label")
+    kind: Literal["debezium", "sql", "tap"] | None = None
+    connect_url: str | None = Field(None, description="Kafka Connect REST URL (debezium)")
+    connector: str | None = Field(None, description="connector name on Kafka Connect (debezium)")
+    username: str | None = Field(None, description="Kafka Connect basic-auth user (debezium)")
+    password: SecretStr | None = Field(None, description="Kafka Connect basic-auth password")
+    query: str | None = Field(None, description="SQL returning file, pos and/or gtid (sql)")
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> BinlogReader:
+        if self.kind is None:
+            if self.connect_url is not None:
+                self.kind = "debezium"
+            elif self.query is not None:
+                self.kind = "sql"
+            else:
+                raise ValueError(
+                    "say which kind of reader this is: give connect_url and connector "
+                    "(Debezium), query (SQL), or kind: tap"
+                )
+        wanted = {"debezium": {"connect_url", "connector"}, "sql": {"query"}, "tap": set()}[
+            self.kind
+        ]
+        allowed = wanted | ({"username", "password"} if self.kind == "debezium" else set())
+        keys = ("connect_url", "connector", "username", "password", "query")
+        given = {k for k in keys if getattr(self, k) is not None}
+        missing = sorted(wanted - given)
+        if missing:
+            raise ValueError(f"a {self.kind} reader needs {' and '.join(missing)}")
+        extra = sorted(given - allowed)
+        if extra:
+            raise ValueError(
+                f"{', '.join(extra)} does not apply to a {self.kind} reader; remove it"
+            )
+        if self.kind == "debezium" and not str(self.connect_url).startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError("connect_url must start with http:// or https://")
+        return self
+
+
+@dataclass(frozen=True)
+class ReaderPosition:
+    """Where a reader stands: binlog file and position, GTID set, or both."""
+
+    file: str | None = None
+    pos: int | None = None
+    gtid: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, fields: dict[str, Any], where: str, note: str | None = None) -> ReaderPosition:
+        """Return the position in ``fields`` (keys file, pos, gtid), or raise ReaderError."""
+        file = fields.get("file") or None
+        gtid = str(fields["gtid"]).strip() if fields.get("gtid") else None
+        raw_pos = fields.get("pos")
+        if file is None and gtid is None:
+            raise ReaderError(f"{where} has neither a binlog file nor a GTID set")
+        if file is not None and raw_pos is None:
+            raise ReaderError(f"{where} has binlog file {file} but no position")
+        try:
+            pos = int(raw_pos) if raw_pos is not None else None
+        except (TypeError, ValueError):
+            raise ReaderError(f"{where} has position {raw_pos!r}, which is not a number") from None
+        return cls(str(file) if file is not None else None, pos, gtid, note)
+
+
+def debezium_position(reader: BinlogReader, timeout: float) -> ReaderPosition:
+    """Return the connector's committed source offset from Kafka Connect."""
+    url_base = str(reader.connect_url).rstrip("/")
+    url = f"{url_base}/connectors/{quote(str(reader.connector), safe='')}/offsets"
+    # Notes are shown in the UI: never the credentials a URL may carry.
+    parts = urlsplit(url_base)
+    base = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    auth = None
+    if reader.username is not None:
+        secret = reader.password.get_secret_value() if reader.password else ""
+        auth = httpx.BasicAuth(reader.username, secret)
+    try:
+        response = httpx.get(url, timeout=timeout, auth=auth)
+    except httpx.HTTPError as exc:
+        raise ReaderError(
+            f"cannot reach Kafka Connect at {base}: {exc}; check connect_url and that Connect is up"
+        ) from None
+    if response.status_code == 404:
+        raise ReaderError(
+            f"Kafka Connect at {base} has no connector {reader.connector!r} (HTTP 404); "
+            "check the connector name (the offsets endpoint needs Kafka Connect 3.5 or later)"
+        )
+    if response.status_code != 200:
+        raise ReaderError(
+            f"Kafka Connect at {base} answered HTTP {response.status_code} for the offsets "
+            f"of {reader.connector!r}: {response.text[:200]}"
+        )
+    try:
+        entries = response.json()["offsets"]
+        offsets = [e["offset"] for e in entries if isinstance(e.get("offset"), dict)]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ReaderError(
+            f"Kafka Connect at {base} sent offsets for {reader.connector!r} in an unknown shape; "
+            'expected {"offsets": [{"partition": {...}, "offset": {...}}]}'
+        ) from None
+    binlog = [o for o in offsets if "file" in o or "gtids" in o]
+    if not binlog:
+        raise ReaderError(
+            f"connector {reader.connector!r} has no committed binlog offset yet "
+            "(still snapshotting, never started, or not a MySQL/MariaDB connector)"
+        )
+    offset = binlog[0]
+    return ReaderPosition.of(
+        {"file": offset.get("file"), "pos": offset.get("pos"), "gtid": offset.get("gtids")},
+        f"the offset of connector {reader.connector!r}",
+    )
+
+
+def sql_position(reader: BinlogReader, session: Session) -> ReaderPosition:
+    """Return the position the reader's query returns."""
+    try:
+        (rows,) = session.run([str(reader.query)])
+    except Exception as exc:
+        raise ReaderError(f"its query failed: {error_text(exc)}; fix the query") from None
+    if len(rows) != 1:
+        raise ReaderError(f"its query returned {len(rows)} rows; it must return exactly one")
+    row = {str(k).lower(): v for k, v in rows[0].items()}
+    if not {"file", "pos", "gtid"} & set(row):
+        raise ReaderError(
+            f"its query returned columns {sorted(row)}; name them file and pos, or gtid"
+        )
+    return ReaderPosition.of(row, "the row of its query")
+
+
+def tap_position(reader: BinlogReader, store: Store | None, now: float) -> ReaderPosition:
+    """Return the position the tap last stored for this reader."""
+    if store is None:
+        raise ReaderError("a tap reader needs the lagwatch store, which this run does not have")
+    try:
+        record = store.get_record(TAP_POSITION_NAMESPACE, reader.name)
+    except StoreUnavailable as exc:
+        raise ReaderError(f"cannot read the tap's position from the store: {exc}") from None
+    if record is None:
+        raise ReaderError(
+            f"the tap has stored no position under {reader.name!r} yet; "
+            "check the tap runs and uses this reader name"
+        )
+    stamp = record.body.get("ts", record.ts)
+    age = format_duration(now - float(stamp)) if isinstance(stamp, int | float) else "unknown"
+    return ReaderPosition.of(record.body, "the tap's stored position", f"tap reported {age} ago")
+
+
+def read_position(
+    reader: BinlogReader, session: Session, store: Store | None, timeout: float, now: float
+) -> ReaderPosition:
+    """Return where ``reader`` stands, or raise ReaderError."""
+    if reader.kind == "debezium":
+        return debezium_position(reader, timeout)
+    if reader.kind == "sql":
+        return sql_position(reader, session)
+    return tap_position(reader, store, now)

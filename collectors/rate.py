@@ -1,0 +1,43 @@
+"""Rates of monotonic positions (WAL bytes, binlog bytes) over a sliding time window."""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class RateWindow:
+    """Per-second rate of a growing position, measured over the last ``window`` seconds.
+
+    A window smooths the bursts a single interval shows (a checkpoint, a bulk
+    load), so a time-to-loss derived from it does not jump by orders of
+    magnitude between two cycles. A position that goes backwards (a new
+    server, a reset counter) starts the window afresh rather than report a
+    negative rate.
+    """
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._points: deque[tuple[float, float]] = deque()
+
+    def add(self, ts: float, position: float) -> None:
+        if self._points:
+            last_ts, last_position = self._points[-1]
+            if position < last_position:
+                self._points.clear()
+            elif ts <= last_ts:
+                return
+        self._points.append((ts, position))
+        # Keep one point at or before the window start, so the rate spans the whole window.
+        while len(self._points) > 2 and self._points[1][0] <= ts - self.window:
+            self._points.popleft()
+
+    def rate(self) -> float | None:
+        """Return units per second, or None until two points are known."""
+        if len(self._points) < 2:
+            return None
+        (t0, p0), (t1, p1) = self._points[0], self._points[-1]
+        return (p1 - p0) / (t1 - t0)
+
+    @property
+    def empty(self) -> bool:
+        return not self._points
