@@ -62,17 +62,6 @@ def emit(
     print(json.dumps(line), flush=True)
 
 
-def devstack_env() -> dict[str, str]:
-    out = subprocess.run(
-        [str(ROOT / "devstack" / "env")], check=True, capture_output=True, text=True
-    ).stdout
-    env = {}
-    for line in out.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'")
-    return {**env, **{k: v for k, v in os.environ.items() if k.startswith("LAGWATCH_")}}
-
-
 def setup(bootstrap: str) -> None:
     """Create the bench topics and messages if missing, and (re)commit every group's offsets."""
     from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
@@ -214,7 +203,15 @@ def cycles(bootstrap: str, exact: bool, count: int) -> None:
 
 
 def child(exact: bool, env: dict[str, str]) -> dict:
-    cmd = [sys.executable, __file__, "--child", "exact" if exact else "plain"]
+    bootstrap = env["LAGWATCH_KAFKA_BOOTSTRAP"]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "exact" if exact else "plain",
+        "--bootstrap",
+        bootstrap,
+    ]
     out = subprocess.run(
         cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **env}, cwd=ROOT
     )
@@ -229,15 +226,19 @@ def main() -> None:
     )
     parser.add_argument("--cleanup", action="store_true", help="delete the bench topics and groups")
     parser.add_argument("--child", choices=["plain", "exact"], help=argparse.SUPPRESS)
+    parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument(
         "--cycles", type=int, default=20, help="cycles per collector variant (default 20)"
     )
     args = parser.parse_args()
+    if args.child:
+        # The child imports only what a collector needs, so its RSS is the collector's.
+        cycles(args.bootstrap, args.child == "exact", args.cycles)
+        return
+    from bench.sources import devstack_env
+
     env = devstack_env()
     bootstrap = env["LAGWATCH_KAFKA_BOOTSTRAP"]
-    if args.child:
-        cycles(bootstrap, args.child == "exact", args.cycles)
-        return
     if args.cleanup:
         cleanup(bootstrap)
         return

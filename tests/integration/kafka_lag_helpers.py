@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -204,3 +205,18 @@ def consume_loop(
             consumer.commit(message=message, asynchronous=False)
     finally:
         consumer.close()
+
+
+def value(samples: Iterable[Sample], name: str, **labels: object) -> float:
+    """Return the value of the one sample named ``name`` with ``labels``."""
+    return one(samples, name, **labels).value
+
+
+@pytest.fixture(name="kafka")
+def kafka_scratch(kafka_bootstrap: str, unique: str) -> Iterator[KafkaScratch]:
+    """Topics, groups and collectors on the devstack broker, removed after the test."""
+    scratch = KafkaScratch(kafka_bootstrap, unique)
+    try:
+        yield scratch
+    finally:
+        scratch.close()

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import OFFSET_STORED, ConsumerGroupTopicPartitions, TopicPartition
@@ -18,21 +17,14 @@ from tests.integration.kafka_lag_helpers import (
     KafkaScratch,
     consume_exactly,
     find,
+    kafka_scratch,  # noqa: F401 - the kafka fixture
     one,
     produce,
+    value,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def kafka(kafka_bootstrap: str, unique: str) -> Iterator[KafkaScratch]:
-    scratch = KafkaScratch(kafka_bootstrap, unique)
-    try:
-        yield scratch
-    finally:
-        scratch.close()
 
 
 def test_lag_per_partition_is_exactly_produced_minus_consumed(kafka: KafkaScratch) -> None:
@@ -53,15 +45,13 @@ def test_lag_per_partition_is_exactly_produced_minus_consumed(kafka: KafkaScratc
     for p in (0, 2):
         labels = {"group": group, "topic": topic, "partition": p}
         assert (
-            one(samples, "lagwatch_kafka_partition_lag_messages", **labels).value
+            value(samples, "lagwatch_kafka_partition_lag_messages", **labels)
             == produced[p] - consumed[p]
         )
+        assert value(samples, "lagwatch_kafka_partition_committed_offset", **labels) == consumed[p]
+        assert value(samples, "lagwatch_kafka_partition_no_committed_offset", **labels) == 0
         assert (
-            one(samples, "lagwatch_kafka_partition_committed_offset", **labels).value == consumed[p]
-        )
-        assert one(samples, "lagwatch_kafka_partition_no_committed_offset", **labels).value == 0
-        assert (
-            one(samples, "lagwatch_kafka_partition_log_end_offset", topic=topic, partition=p).value
+            value(samples, "lagwatch_kafka_partition_log_end_offset", topic=topic, partition=p)
             == produced[p]
         )
     # partition 1 was never committed: no invented full-log lag, nothing counted
@@ -69,14 +59,11 @@ def test_lag_per_partition_is_exactly_produced_minus_consumed(kafka: KafkaScratc
     assert not find(
         samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=1
     )
+    assert value(samples, "lagwatch_kafka_group_topic_lag_messages", group=group, topic=topic) == 9
     assert (
-        one(samples, "lagwatch_kafka_group_topic_lag_messages", group=group, topic=topic).value == 9
+        value(samples, "lagwatch_kafka_group_topic_max_lag_messages", group=group, topic=topic) == 9
     )
-    assert (
-        one(samples, "lagwatch_kafka_group_topic_max_lag_messages", group=group, topic=topic).value
-        == 9
-    )
-    assert one(samples, "lagwatch_kafka_group_lag_messages", group=group).value == 9
+    assert value(samples, "lagwatch_kafka_group_lag_messages", group=group) == 9
     # the lagging partition's time lag is the age of its oldest unread record, read exactly
     method = one(
         samples, "lagwatch_kafka_partition_lag_method", group=group, topic=topic, partition=0
@@ -87,16 +74,16 @@ def test_lag_per_partition_is_exactly_produced_minus_consumed(kafka: KafkaScratc
     )
     assert 0 <= seconds.value < 60
     assert (
-        one(
+        value(
             samples, "lagwatch_kafka_partition_lag_seconds", group=group, topic=topic, partition=2
-        ).value
+        )
         == 0
     )
     # an empty group with a lag is not yet judged: less than a window watched
     status = one(samples, "lagwatch_kafka_group_status", group=group)
     assert status.value == Status.OK and "watched for" in (status.note or "")
-    assert one(samples, "lagwatch_kafka_group_state", group=group).value == 5  # empty
-    assert one(samples, "lagwatch_kafka_group_unknown", group=group).value == 0
+    assert value(samples, "lagwatch_kafka_group_state", group=group) == 5  # empty
+    assert value(samples, "lagwatch_kafka_group_unknown", group=group) == 0
 
 
 def test_transaction_markers_do_not_leave_lag_stuck(kafka: KafkaScratch) -> None:
@@ -123,32 +110,30 @@ def test_transaction_markers_do_not_leave_lag_stuck(kafka: KafkaScratch) -> None
     samples = list(collector.collect())
     for p in (0, 1):
         labels = {"group": group, "topic": topic, "partition": p}
-        end = one(
-            samples, "lagwatch_kafka_partition_log_end_offset", topic=topic, partition=p
-        ).value
+        end = value(samples, "lagwatch_kafka_partition_log_end_offset", topic=topic, partition=p)
         assert end == {0: 33, 1: 24}[p]  # 30/21 records + 3 commit markers
-        assert one(samples, "lagwatch_kafka_partition_lag_messages", **labels).value == 0
+        assert value(samples, "lagwatch_kafka_partition_lag_messages", **labels) == 0
         method = one(samples, "lagwatch_kafka_partition_lag_method", **labels)
         assert method.value == LagMethod.NONE and "transaction markers" in (method.note or "")
-    assert one(samples, "lagwatch_kafka_group_lag_messages", group=group).value == 0
+    assert value(samples, "lagwatch_kafka_group_lag_messages", group=group) == 0
 
     # Given a transaction still open with 5 messages, they do not count until committed
     producer.begin_transaction()
     produce(producer, topic, {0: 5})
     samples = list(collector.collect())
     assert (
-        one(
+        value(
             samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=0
-        ).value
+        )
         == 0
     )
     producer.commit_transaction(15)
     samples = list(collector.collect())
     # Lag counts offsets: the marker the group sits on, the 5 records and the new commit marker.
     assert (
-        one(
+        value(
             samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=0
-        ).value
+        )
         == 7
     )
 
@@ -158,19 +143,19 @@ def test_transaction_markers_do_not_leave_lag_stuck(kafka: KafkaScratch) -> None
     consumer.close()
     samples = list(collector.collect())
     assert (
-        one(
+        value(
             samples,
             "lagwatch_kafka_partition_committed_offset",
             group=group,
             topic=topic,
             partition=0,
-        ).value
+        )
         == 38
     )
     assert (
-        one(
+        value(
             samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=0
-        ).value
+        )
         == 0
     )
 
@@ -221,13 +206,13 @@ def test_compacted_topic_is_flagged_and_timed_past_removed_records(kafka: KafkaS
 
     # Then the topic is flagged, the lag counts offsets from the commit, and the time lag is
     # still exact: it comes from the first record that survived past the commit
-    assert one(samples, "lagwatch_kafka_topic_compacted", topic=topic).value == 1
-    assert one(samples, "lagwatch_kafka_topic_compacted", topic=plain).value == 0
-    end = one(samples, "lagwatch_kafka_partition_log_end_offset", topic=topic, partition=0).value
+    assert value(samples, "lagwatch_kafka_topic_compacted", topic=topic) == 1
+    assert value(samples, "lagwatch_kafka_topic_compacted", topic=plain) == 0
+    end = value(samples, "lagwatch_kafka_partition_log_end_offset", topic=topic, partition=0)
     labels = {"group": group, "topic": topic, "partition": 0}
-    assert one(samples, "lagwatch_kafka_partition_lag_messages", **labels).value == end - 10
-    assert one(samples, "lagwatch_kafka_partition_lag_method", **labels).value == LagMethod.EXACT
-    assert 0 < one(samples, "lagwatch_kafka_partition_lag_seconds", **labels).value < 120
+    assert value(samples, "lagwatch_kafka_partition_lag_messages", **labels) == end - 10
+    assert value(samples, "lagwatch_kafka_partition_lag_method", **labels) == LagMethod.EXACT
+    assert 0 < value(samples, "lagwatch_kafka_partition_lag_seconds", **labels) < 120
 
 
 def test_empty_group_stays_visible_until_its_expiry(kafka: KafkaScratch) -> None:
@@ -248,8 +233,8 @@ def test_empty_group_stays_visible_until_its_expiry(kafka: KafkaScratch) -> None
     samples = list(collector.collect())
     first_seen = time.time()
     for group in (quiet, busy):
-        assert one(samples, "lagwatch_kafka_group_lag_messages", group=group).value == 40
-        assert one(samples, "lagwatch_kafka_group_members", group=group).value == 0
+        assert value(samples, "lagwatch_kafka_group_lag_messages", group=group) == 40
+        assert value(samples, "lagwatch_kafka_group_members", group=group) == 0
 
     # When only one of them commits again and the expiry passes for the other
     time.sleep(2)
@@ -260,12 +245,12 @@ def test_empty_group_stays_visible_until_its_expiry(kafka: KafkaScratch) -> None
 
     # Then the quiet group is no longer reported, the busy one is
     assert not find(samples, "lagwatch_kafka_group_status", group=quiet)
-    assert one(samples, "lagwatch_kafka_group_lag_messages", group=busy).value == 30
+    assert value(samples, "lagwatch_kafka_group_lag_messages", group=busy) == 30
 
     # And a new commit brings the quiet group back
     commit(quiet, 11)
     samples = list(collector.collect())
-    assert one(samples, "lagwatch_kafka_group_lag_messages", group=quiet).value == 39
+    assert value(samples, "lagwatch_kafka_group_lag_messages", group=quiet) == 39
 
 
 def test_collect_once_writes_lag_and_verdict_notes_to_the_store(
@@ -284,28 +269,23 @@ def test_collect_once_writes_lag_and_verdict_notes_to_the_store(
         f"  - {{name: cli, bootstrap: '${{LAGWATCH_KAFKA_BOOTSTRAP}}', window: 30s,\n"
         f"     groups: {{include: ['lw-cli-{kafka.unique}']}}}}\n"
     )
-    env = {**devstack_env, "PATH": "/usr/bin:/bin"}
+
+    def lagwatch(*args: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-m", "lagwatch", *args, "-c", str(config)],
+            cwd=ROOT,
+            env={**devstack_env, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        return run.stdout
 
     # When lagwatch collects once and we read the snapshot
-    run = subprocess.run(
-        [sys.executable, "-m", "lagwatch", "collect", "--once", "-c", str(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    snap = subprocess.run(
-        [sys.executable, "-m", "lagwatch", "snapshot", "--json", "-c", str(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert snap.returncode == 0, snap.stderr
-    values = {(v["name"], v["labels"].get("partition")): v for v in json.loads(snap.stdout)}
+    lagwatch("collect", "--once")
+    snapshot = json.loads(lagwatch("snapshot", "--json"))
+    values = {(v["name"], v["labels"].get("partition")): v for v in snapshot}
 
     # Then the lag and the verdict (with its explanation) are in the store
     assert values[("lagwatch_kafka_partition_lag_messages", "0")]["value"] == 7

@@ -14,10 +14,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from collectors.kafka import KafkaCluster, KafkaCollector
 from tests.integration.conftest import devstack
-from tests.integration.kafka_lag_helpers import find, one, wait_until
+from tests.integration.kafka_lag_helpers import find, one, value, wait_until
 from tests.integration.private_kafka import PrivateKafka
 
 pytestmark = pytest.mark.integration
+
+LAG = "lagwatch_kafka_partition_lag_messages"
 
 
 @pytest.fixture
@@ -92,7 +94,7 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
         assert flag.value == 1 and "Leader not available" in (flag.note or ""), flag
         assert not find(
             samples,
-            "lagwatch_kafka_partition_lag_messages",
+            LAG,
             group="indexer",
             topic="orders",
             partition=1,
@@ -106,23 +108,14 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
             samples, "lagwatch_kafka_group_topic_lag_messages", group="indexer", topic="orders"
         )
         # the rest of the group is reported, and the group says it is partly unknown
-        assert (
-            one(
-                samples,
-                "lagwatch_kafka_partition_lag_messages",
-                group="indexer",
-                topic="orders",
-                partition=0,
-            ).value
-            == 7
-        )
+        assert value(samples, LAG, group="indexer", topic="orders", partition=0) == 7
         status = one(samples, "lagwatch_kafka_group_status", group="indexer")
         assert "1 partition(s) unknown" in (status.note or "")
         unknown = one(samples, "lagwatch_kafka_group_unknown", group="indexer")
         assert unknown.value == 1 and "orders[1]" in (unknown.note or "")
         # and the other group is whole
-        assert one(samples, "lagwatch_kafka_group_lag_messages", group="auditor").value == 20
-        assert one(samples, "lagwatch_kafka_group_unknown", group="auditor").value == 0
+        assert value(samples, "lagwatch_kafka_group_lag_messages", group="auditor") == 20
+        assert value(samples, "lagwatch_kafka_group_unknown", group="auditor") == 0
 
         # When node 2 comes back, orders[1] is known again
         cluster.start(2)
@@ -140,16 +133,7 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
 
         wait_until(known, 60, "orders[1] to be known again", every=1)
         samples = collector.collect()
-        assert (
-            one(
-                samples,
-                "lagwatch_kafka_partition_lag_messages",
-                group="indexer",
-                topic="orders",
-                partition=1,
-            ).value
-            == 6
-        )
-        assert one(samples, "lagwatch_kafka_group_lag_messages", group="indexer").value == 13
+        assert value(samples, LAG, group="indexer", topic="orders", partition=1) == 6
+        assert value(samples, "lagwatch_kafka_group_lag_messages", group="indexer") == 13
     finally:
         collector.close()

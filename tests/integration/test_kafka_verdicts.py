@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
@@ -16,9 +15,11 @@ from tests.integration.kafka_lag_helpers import (
     consume_exactly,
     consume_loop,
     find,
+    kafka_scratch,  # noqa: F401 - the kafka fixture
     one,
     produce,
     produce_every,
+    value,
     wait_until,
 )
 
@@ -26,15 +27,6 @@ pytestmark = pytest.mark.integration
 
 WINDOW = 20.0
 INTERVAL = 2.0
-
-
-@pytest.fixture
-def kafka(kafka_bootstrap: str, unique: str) -> Iterator[KafkaScratch]:
-    scratch = KafkaScratch(kafka_bootstrap, unique)
-    try:
-        yield scratch
-    finally:
-        scratch.close()
 
 
 def group_status(samples: list, group: str) -> tuple[Status | None, str]:
@@ -88,24 +80,15 @@ def test_stopped_consumer_is_stop_within_one_window_and_its_time_lag_is_exact(
         # And after 60 s the exact time lag reads 60 s ± 2 s, the estimate is close too
         samples = list(exact.collect())
         elapsed = time.time() - stopped
-        assert (
-            one(samples, "lagwatch_kafka_partition_lag_method", **labels).value == LagMethod.EXACT
-        )
-        lag = one(samples, "lagwatch_kafka_partition_lag_seconds", **labels).value
+        assert value(samples, "lagwatch_kafka_partition_lag_method", **labels) == LagMethod.EXACT
+        lag = value(samples, "lagwatch_kafka_partition_lag_seconds", **labels)
         assert abs(lag - elapsed) <= 2, (lag, elapsed)
         assert abs(lag - 60) <= 2, lag
         guess = list(estimated.collect())
-        assert (
-            one(guess, "lagwatch_kafka_partition_lag_method", **labels).value == LagMethod.ESTIMATED
-        )
-        assert (
-            abs(one(guess, "lagwatch_kafka_partition_lag_seconds", **labels).value - elapsed) <= 3
-        )
+        assert value(guess, "lagwatch_kafka_partition_lag_method", **labels) == LagMethod.ESTIMATED
+        assert abs(value(guess, "lagwatch_kafka_partition_lag_seconds", **labels) - elapsed) <= 3
         assert group_status(samples, group)[0] == Status.STOP
-        assert (
-            one(samples, "lagwatch_kafka_group_max_lag_method", group=group).value
-            == LagMethod.EXACT
-        )
+        assert value(samples, "lagwatch_kafka_group_max_lag_method", group=group) == LagMethod.EXACT
 
 
 def test_slow_consumer_warns_stuck_consumer_stalls_healthy_one_stays_ok(
@@ -166,14 +149,14 @@ def test_offsets_moved_backwards_are_rewind(kafka: KafkaScratch) -> None:
     assert status.value == Status.REWIND
     assert "moved back from 50 to 10" in (status.note or "")
     assert (
-        one(samples, "lagwatch_kafka_partition_status", group=group, topic=topic, partition=0).value
+        value(samples, "lagwatch_kafka_partition_status", group=group, topic=topic, partition=0)
         == Status.OK
     )
     verdict, note = group_status(samples, group)
     assert verdict == Status.REWIND and note.startswith(f"REWIND (rewind): {topic}[1]: "), note
     assert (
-        one(
+        value(
             samples, "lagwatch_kafka_partition_lag_messages", group=group, topic=topic, partition=1
-        ).value
+        )
         == 40
     )
