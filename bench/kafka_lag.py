@@ -11,14 +11,16 @@ have commits and no members, like consumers that are not running.
 
 Measured in the same run, against the same broker and the same groups:
 - ``kafka-consumer-groups --describe --all-groups`` (the Kafka 4.4 tool from
-  the devstack's Maven jars), wall time including its JVM start;
+  the devstack's Maven jars), wall time including its JVM start, and its CPU
+  time (user + system of the JVM);
 - lagwatch's collector watching every group (include ".*", like --all-groups),
   each variant in a fresh child process running 20 cycles back to back with an
   8 s window (so later cycles judge full windows): without exact timestamps and
   with them. The first cycle with them has a cold cache and reads the record at
   every lagging committed offset (what every cycle costs when all consumers
   move); later ones hit the cache (consumers stopped). "steady" is the median
-  of the second half of the cycles. The child's peak resident set size
+  of the second half of the cycles; CPU is the child's process time per cycle
+  (every thread: Python and librdkafka's). The child's peak resident set size
   (ru_maxrss of the process that ran the cycles: interpreter, libraries,
   librdkafka buffers and lagwatch state) is reported as is.
 """
@@ -138,8 +140,8 @@ def cleanup(bootstrap: str) -> None:
             print(f"topic: {exc}", file=sys.stderr)
 
 
-def run_tool(env: dict[str, str]) -> tuple[float, int]:
-    """Return the Kafka tool's wall time and how many partition rows it printed."""
+def run_tool(env: dict[str, str]) -> tuple[float, float, int]:
+    """Return the Kafka tool's wall time, CPU time (its JVM's user + system) and partition rows."""
     cmd = [
         env["LAGWATCH_KAFKA_TOOL"],
         "consumer-groups",
@@ -148,15 +150,18 @@ def run_tool(env: dict[str, str]) -> tuple[float, int]:
         "--describe",
         "--all-groups",
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(
         cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **env}
     )
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if out.returncode != 0:
         raise SystemExit(f"the Kafka tool failed: {out.stderr[-2000:]}")
     rows = sum(1 for line in out.stdout.splitlines() if line.startswith(PREFIX))
-    return elapsed, rows
+    return elapsed, cpu, rows
 
 
 def cycles(bootstrap: str, exact: bool, count: int) -> None:
@@ -175,11 +180,12 @@ def cycles(bootstrap: str, exact: bool, count: int) -> None:
         }
     )
     collector = KafkaCollector(config)
-    times, sizes = [], []
+    times, cpus, sizes = [], [], []
     for _ in range(count):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         samples = list(collector.collect())
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)  # all threads: Python and librdkafka
         sizes.append(len(samples))
     groups = sum(1 for s in samples if s.name == "lagwatch_kafka_group_status")
     partitions = sum(1 for s in samples if s.name == "lagwatch_kafka_partition_status")
@@ -191,6 +197,7 @@ def cycles(bootstrap: str, exact: bool, count: int) -> None:
         json.dumps(
             {
                 "times": times,
+                "cpus": cpus,
                 "samples": sizes[-1],
                 "groups": groups,
                 "partitions": partitions,
@@ -246,13 +253,14 @@ def main() -> None:
     t0 = time.perf_counter()
     setup(bootstrap)
     print(f"setup: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    tool, tool_rows = run_tool(env)
+    tool, tool_cpu, tool_rows = run_tool(env)
     plain = child(False, env)
     exact = child(True, env)
-    tool_again, _ = run_tool(env)
-    tool = min(tool, tool_again)
+    tool_again, tool_cpu_again, _ = run_tool(env)
+    tool, tool_cpu = min(tool, tool_again), min(tool_cpu, tool_cpu_again)
 
     emit("kafka_tool_seconds", tool, "s", f"{TOOL} (best of 2, JVM start included)", 1.0)
+    emit("kafka_tool_cpu_seconds", tool_cpu, "s", f"{TOOL} (best of 2, user + system)", 1.0)
     emit("tool_bench_partition_rows", tool_rows, "rows", TOOL)
     emit("groups_watched", plain["groups"], "groups")
     emit("partitions_watched", plain["partitions"], "partitions")
@@ -264,6 +272,8 @@ def main() -> None:
         )
         emit(f"cycle{name}_first_seconds", first, "s", TOOL, first / tool)
         emit(f"cycle{name}_steady_seconds", steady, "s", TOOL, steady / tool)
+        cpu = statistics.median(result["cpus"][len(result["cpus"]) // 2 :])
+        emit(f"cycle{name}_steady_cpu_seconds", cpu, "s", f"{TOOL} CPU", cpu / tool_cpu)
     emit("exact_time_lags", exact["exact"], "partitions", "partitions with lag (exact method)")
     emit("exact_records_read", exact["fetched"], "records")
     limit = 300 * 1024 * 1024

@@ -20,7 +20,7 @@ from collectors.kafka_verdict import Point, Verdict
 SLICES_PER_WINDOW = 16
 
 
-@dataclass
+@dataclass(slots=True)
 class PartitionTrack:
     """What lagwatch remembers about one partition of one group."""
 
@@ -45,31 +45,27 @@ class PartitionTrack:
         else:
             self.waiting_since = now if self.waiting_since is None else self.waiting_since
             self.lagging_since = now if self.lagging_since is None else self.lagging_since
-        self._keep(Point(now, committed, log_end), window)
+        self._keep((now, committed, log_end), window)
 
     def _keep(self, point: Point, window: float) -> None:
         points = self.points
         if len(points) >= 2:
             before, last = points[-2], points[-1]
-            provisional = last.ts - before.ts < window / SLICES_PER_WINDOW
+            provisional = last[0] - before[0] < window / SLICES_PER_WINDOW
             if provisional and not _dropped(before, last) and not _dropped(last, point):
                 points[-1] = point
                 return
         points.append(point)
         # Keep the window plus the one observation just before it.
-        while len(points) > 2 and points[1].ts <= point.ts - window:
+        while len(points) > 2 and points[1][0] <= point[0] - window:
             points.popleft()
 
 
 def _dropped(before: Point, after: Point) -> bool:
-    return (
-        before.committed is not None
-        and after.committed is not None
-        and after.committed < before.committed
-    )
+    return before[1] is not None and after[1] is not None and after[1] < before[1]
 
 
-@dataclass
+@dataclass(slots=True)
 class GroupTrack:
     """What lagwatch remembers about one group."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
 
 from store.types import format_duration
 
@@ -27,20 +26,18 @@ class Status(IntEnum):
     REWIND = 5
 
 
-class Point(NamedTuple):
-    """One observation of a partition: when, the group's committed offset and the log end.
+Point = tuple[float, int | None, int]
+"""One observation of a partition: (when, the group's committed offset or None, the log end).
 
-    A tuple of plain numbers, so the garbage collector stops tracking the many
-    that a collector keeps.
-    """
+Plain tuples of numbers, which the garbage collector stops tracking: a
+collector keeps some hundred thousand of them.
+"""
 
-    ts: float
-    committed: int | None
-    log_end: int
 
-    @property
-    def lag(self) -> int | None:
-        return None if self.committed is None else max(0, self.log_end - self.committed)
+def lag_at(point: Point) -> int | None:
+    """Return the messages waiting at one observation (None without a committed offset)."""
+    _, committed, log_end = point
+    return None if committed is None else max(0, log_end - committed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +79,19 @@ class PartitionFacts:
     thresholds: Thresholds = NO_THRESHOLDS
 
     @property
-    def current(self) -> Point:
-        return self.history[-1]
+    def committed(self) -> int | None:
+        return self.history[-1][1]
 
     @property
     def messages_waiting(self) -> int | None:
-        return self.current.lag if self.lag is None else self.lag
+        return lag_at(self.history[-1]) if self.lag is None else self.lag
 
     def in_window(self) -> Sequence[Point]:
         """Return the observations of the last window, plus the one just before it."""
         start = self.now - self.window
         points = self.history
         i = len(points) - 1
-        while i > 0 and points[i].ts > start:
+        while i > 0 and points[i][0] > start:
             i -= 1
         return points[i:]
 
@@ -138,13 +135,13 @@ def rule_rewind(f: PartitionFacts) -> Verdict | None:
     """REWIND: the committed offset went back within the window and has not yet passed where it was."""
     peak: int | None = None
     drop: tuple[int, int, float] | None = None
-    for p in f.in_window():
-        if p.committed is None:
+    for ts, committed, _ in f.in_window():
+        if committed is None:
             continue
-        if peak is not None and p.committed < peak and (drop is None or p.committed < drop[1]):
-            drop = (peak, p.committed, p.ts)
-        peak = p.committed if peak is None else max(peak, p.committed)
-    current = f.current.committed
+        if peak is not None and committed < peak and (drop is None or committed < drop[1]):
+            drop = (peak, committed, ts)
+        peak = committed if peak is None else max(peak, committed)
+    current = f.committed
     if drop is None or current is None or current >= drop[0]:
         return None
     before, after, _ = drop
@@ -167,7 +164,7 @@ def _stuck_for(f: PartitionFacts) -> float | None:
 
 def rule_stop(f: PartitionFacts) -> Verdict | None:
     """STOP: messages wait, the commit has not moved for a full window and no consumer owns the partition."""
-    if f.assigned or f.current.committed is None or _stuck_for(f) is None:
+    if f.assigned or f.committed is None or _stuck_for(f) is None:
         return None
     waiting = f.messages_waiting or 0
     return Verdict(
@@ -182,11 +179,11 @@ def rule_stall(f: PartitionFacts) -> Verdict | None:
     """STALL: a consumer owns the partition, yet its commit has not moved for a full window while messages wait."""
     if not f.assigned:
         return None
-    if f.current.committed is None:
+    if f.committed is None:
         # Assigned but never committed: stuck if messages arrived over a whole window.
         if not f.full_window:
             return None
-        arrived = f.current.log_end - f.in_window()[0].log_end
+        arrived = f.history[-1][2] - f.in_window()[0][2]
         if arrived <= 0:
             return None
         return Verdict(
@@ -208,7 +205,7 @@ def rule_stall(f: PartitionFacts) -> Verdict | None:
 
 def rule_deleted_unread(f: PartitionFacts) -> Verdict | None:
     """ERR: the committed offset is below the earliest offset, so data was deleted before it was read."""
-    committed = f.current.committed
+    committed = f.committed
     if committed is None or committed >= f.earliest:
         return None
     return Verdict(
@@ -267,18 +264,21 @@ def rule_falling_behind(f: PartitionFacts) -> Verdict | None:
     if not f.full_window or f.lagging_since is None or f.lagging_since > f.now - f.window:
         return None
     points = f.in_window()
-    first, last = points[0], points[-1]
-    if first.committed is None or last.committed is None or first.lag is None or last.lag is None:
+    (first_ts, first_committed, first_end), (last_ts, last_committed, last_end) = (
+        points[0],
+        points[-1],
+    )
+    if first_committed is None or last_committed is None:
         return None
-    arrived = last.log_end - first.log_end
-    consumed = last.committed - first.committed
-    growth = last.lag - first.lag
-    if consumed <= 0 or arrived <= 0 or growth <= FALLING_BEHIND_SHARE * arrived:
+    first_lag, last_lag = max(0, first_end - first_committed), max(0, last_end - last_committed)
+    arrived = last_end - first_end
+    consumed = last_committed - first_committed
+    if consumed <= 0 or arrived <= 0 or last_lag - first_lag <= FALLING_BEHIND_SHARE * arrived:
         return None
     return Verdict(
         Status.WARN,
         "falling-behind",
-        f"lag grew from {first.lag:,} to {last.lag:,} in {format_duration(last.ts - first.ts)}: "
+        f"lag grew from {first_lag:,} to {last_lag:,} in {format_duration(last_ts - first_ts)}: "
         f"{consumed:,} consumed while {arrived:,} arrived",
     )
 
@@ -299,7 +299,7 @@ RULES: tuple[Rule, ...] = (
 
 def _ok(f: PartitionFacts) -> Verdict:
     waiting = f.messages_waiting
-    if f.current.committed is None:
+    if f.committed is None:
         return Verdict(Status.OK, "ok", "no committed offset yet; lag is not counted")
     if not waiting:
         return Verdict(Status.OK, "ok", "caught up")
