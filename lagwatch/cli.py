@@ -144,8 +144,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", host, "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--", "--config", str(Path(args.config).resolve()),
     ]  # fmt: skip
+    if config.dashboard.login.secrets_file:  # Streamlit's OIDC login reads [auth] from here
+        command += ["--secrets.files", str(Path(config.dashboard.login.secrets_file).resolve())]
+    command += ["--", "--config", str(Path(args.config).resolve())]
     return subprocess.call(
         command, env={**os.environ, "LAGWATCH_CONFIG": str(Path(args.config).resolve())}
     )
@@ -173,6 +175,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def add_command(sub, name: str, help_text: str, func) -> argparse.ArgumentParser:
+    """Add a command taking -c/--config and -v/--verbose to the subparsers ``sub``."""
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.add_argument(
+        "-c", "--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lagwatch", description="End-to-end lag and freshness monitoring for event pipelines."
@@ -181,13 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, func) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument(
-            "-c", "--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)"
-        )
-        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-        p.set_defaults(func=func)
-        return p
+        return add_command(sub, name, help_text, func)
 
     command("run", "run the daemon: collectors, alert engine and /metrics", cmd_run)
     p = command("collect", "run every collector once into the store, then exit", cmd_collect)
@@ -227,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="stop after this many seconds (0: run until Ctrl-C)",
     )
+    from lagwatch.cli_alerts import add_alert_commands
+
+    add_alert_commands(sub)
     return parser
 
 

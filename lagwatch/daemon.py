@@ -1,8 +1,8 @@
 """The daemon: wires store, collectors, runner, scheduler and /metrics in one place.
 
 Started in order "things taking requests before things sending requests":
-store, runner, /metrics, then the collector jobs. Stopped in reverse, with a
-final flush of buffered samples.
+store, runner, /metrics, the alert service, then the collector jobs. Stopped
+in reverse, with a final flush of buffered samples.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from alerts.build import build_service
+from alerts.service import AlertService
+from alerts.topology import Topology, links_from
 from collectors.base import Collector, CollectorContext
 from collectors.probe import build_pipeline_collectors
 from collectors.registry import build_collectors
@@ -48,6 +51,16 @@ class Daemon:
         ) + build_pipeline_collectors(
             config.pipelines, config.probes, config.sources, config.kafka, self.context
         )
+        self.alerts: AlertService | None = None
+        if config.alerts.enabled:
+            # The engine evaluates right after each collection cycle; its samples go through
+            # the runner like every other sample. Pipelines (when configured) tell it which
+            # source each consumer group depends on.
+            topology = Topology(links_from(config.pipelines))
+            self.alerts = build_service(
+                config.alerts, self.store, self.runner.submit, self.redact, topology
+            )
+            self.runner.after_cycle.append(self.alerts.wake)
         self._scheduler: BackgroundScheduler | None = None
         self._metrics: Any = None
         self._stopped = threading.Event()
@@ -84,6 +97,8 @@ class Daemon:
             self._metrics = serve_metrics(
                 self.context.store or self.store, self.config.daemon.metrics_listen
             )
+        if self.alerts is not None:
+            self.alerts.start()
         scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             executors={
@@ -116,6 +131,8 @@ class Daemon:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+        if self.alerts is not None:
+            self.alerts.stop()
         deadline = time.monotonic() + FINAL_FLUSH_SECONDS
         while not self.runner.flush() and time.monotonic() < deadline:
             time.sleep(0.5)

@@ -53,3 +53,14 @@ SCHEMA = [
 
 # Rollup levels from fine to coarse: (table, bucket width in ms, source table).
 ROLLUPS = [("rollup_1m", 60_000, "samples"), ("rollup_1h", 3_600_000, "rollup_1m")]
+
+MS = 1000
+"""Timestamps are stored as integer milliseconds."""
+
+CHUNK = 500
+"""Most ids or keys in one IN (...) list."""
+
+
+def to_ms(ts: float) -> int:
+    """Return a timestamp in seconds as stored integer milliseconds."""
+    return int(round(ts * MS))

@@ -12,17 +12,12 @@ from typing import Any
 
 from store.config import Retention
 from store.protocol import Aggregation, StoreUnavailable
-from store.sample import Labels, LatestValue, Record, Sample, Series, labels_key
-from store.schema import ROLLUPS, SCHEMA
+from store.records import SqlRecords
+from store.sample import Labels, LatestValue, Sample, Series, labels_key
+from store.schema import CHUNK, MS, ROLLUPS, SCHEMA, to_ms
 
-MS = 1000
 # Samples arriving this late still land in their rollup bucket.
 LATE_GRACE_MS = 5 * 60_000
-CHUNK = 500
-
-
-def _to_ms(ts: float) -> int:
-    return int(round(ts * MS))
 
 
 # Bucket widths a range query rounds its step up to, so buckets align with clock time.
@@ -67,7 +62,7 @@ def _matches(labels: Labels, matchers: Mapping[str, str] | None) -> bool:
     return all(have.get(k) == v for k, v in matchers.items())
 
 
-class SqlStore:
+class SqlStore(SqlRecords):
     """Store logic over a DB-API connection; subclasses adapt it to one database.
 
     One lock serialises use of the connection, so the object is safe to share
@@ -263,9 +258,9 @@ class SqlStore:
         agg: Aggregation = "avg",
         max_points: int = 2000,
     ) -> list[Series]:
-        start_ms, end_ms = _to_ms(start), _to_ms(end)
+        start_ms, end_ms = to_ms(start), to_ms(end)
         span = max(end_ms - start_ms, 1)
-        step_ms = _nice_step(max(_to_ms(step), -(-span // max(max_points, 1))))
+        step_ms = _nice_step(max(to_ms(step), -(-span // max(max_points, 1))))
         points: dict[int, list[tuple[float, float]]] = {}
         with self._cursor() as cur:
             ids = self._matching_ids(cur, name, matchers)
@@ -355,7 +350,7 @@ class SqlStore:
     # -- maintenance ---------------------------------------------------------
 
     def maintain(self, now: float) -> None:
-        now_ms = _to_ms(now)
+        now_ms = to_ms(now)
         with self._cursor(commit=True) as cur:
             for table, width, source in ROLLUPS:
                 tcol = "ts" if source == "samples" else "bucket"
@@ -399,74 +394,5 @@ class SqlStore:
             ):
                 cur.execute(
                     self._sql(f"DELETE FROM {table} WHERE {tcol} < ?"),  # noqa: S608 - our names
-                    (now_ms - _to_ms(seconds),),
+                    (now_ms - to_ms(seconds),),
                 )
-
-    # -- records -------------------------------------------------------------
-
-    def put_records(self, records: Sequence[Record]) -> None:
-        if not records:
-            return
-        with self._cursor(commit=True) as cur:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO records (namespace, key, ts, body) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (namespace, key) DO UPDATE SET ts = excluded.ts, body = excluded.body"
-                ),
-                [(r.namespace, r.key, _to_ms(r.ts), json.dumps(r.body)) for r in records],
-            )
-
-    def get_record(self, namespace: str, key: str) -> Record | None:
-        with self._cursor() as cur:
-            cur.execute(
-                self._sql("SELECT ts, body FROM records WHERE namespace = ? AND key = ?"),
-                (namespace, key),
-            )
-            row = cur.fetchone()
-        return None if row is None else Record(namespace, key, row[0] / MS, json.loads(row[1]))
-
-    def list_records(
-        self,
-        namespace: str,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int | None = None,
-        newest_first: bool = False,
-    ) -> list[Record]:
-        sql = "SELECT key, ts, body FROM records WHERE namespace = ?"
-        params: list[Any] = [namespace]
-        if since is not None:
-            sql += " AND ts >= ?"
-            params.append(_to_ms(since))
-        if until is not None:
-            sql += " AND ts <= ?"
-            params.append(_to_ms(until))
-        sql += " ORDER BY ts DESC, key DESC" if newest_first else " ORDER BY ts, key"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        with self._cursor() as cur:
-            cur.execute(self._sql(sql), params)
-            rows = cur.fetchall()
-        return [Record(namespace, k, ts / MS, json.loads(body)) for k, ts, body in rows]
-
-    def delete_records(
-        self, namespace: str, keys: Sequence[str] = (), older_than: float | None = None
-    ) -> int:
-        deleted = 0
-        with self._cursor(commit=True) as cur:
-            for i in range(0, len(keys), CHUNK):
-                part = list(keys[i : i + CHUNK])
-                marks = ",".join([self.placeholder] * len(part))
-                cur.execute(
-                    self._sql(f"DELETE FROM records WHERE namespace = ? AND key IN ({marks})"),  # noqa: S608 - only placeholders
-                    [namespace, *part],
-                )
-                deleted += max(cur.rowcount, 0)
-            if older_than is not None:
-                cur.execute(
-                    self._sql("DELETE FROM records WHERE namespace = ? AND ts < ?"),
-                    (namespace, _to_ms(older_than)),
-                )
-                deleted += max(cur.rowcount, 0)
-        return deleted

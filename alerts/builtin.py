@@ -1,0 +1,32 @@
+"""The built-in rule pack, merged with the user's rules."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from alerts.rules import RuleConfig
+
+if TYPE_CHECKING:
+    from alerts.config import AlertsConfig
+
+PACK = Path(__file__).with_name("builtin.yaml")
+
+
+@cache
+def builtin_rules() -> tuple[RuleConfig, ...]:
+    """Return the rules of the built-in pack (validated once)."""
+    data = yaml.safe_load(PACK.read_text())
+    return tuple(RuleConfig.model_validate(rule) for rule in data["rules"])
+
+
+def effective_rules(config: AlertsConfig) -> list[RuleConfig]:
+    """Return the rules in force: the pack minus disabled and overridden ones, then the user's."""
+    if not config.builtin_rules:
+        return list(config.rules)
+    own = {r.name for r in config.rules}
+    skipped = set(config.disable) | own
+    return [r for r in builtin_rules() if r.name not in skipped] + list(config.rules)

@@ -1,0 +1,131 @@
+"""Notification groups: what a receiver was last told about a group, and when to tell it again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from alerts.notifiers.base import AlertView, Notification
+from alerts.routing import GroupPolicy
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """One (receiver, route, group labels) group; ``sent`` maps fingerprints to what was told."""
+
+    key: str
+    receiver: str
+    route: str
+    labels: dict[str, str]
+    created_at: float
+    sent: dict[str, str] = field(default_factory=dict)
+    told: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_sent_at: float | None = None
+    next_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> GroupState:
+        return cls(**{k: v for k, v in body.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The group after a decision (None: forget it), and the notification to send, if any."""
+
+    group: GroupState | None
+    notification: Notification | None
+    changed: bool
+
+
+def decide(
+    group: GroupState,
+    open_now: dict[str, str],
+    views: Callable[[str], AlertView | None],
+    policy: GroupPolicy,
+    send_resolved: bool,
+    now: float,
+    silence_hint: str = "",
+    dashboard_url: str = "",
+) -> Outcome:
+    """Decide whether ``group`` is told something now, given the alerts open in it now.
+
+    A new group is told after ``group_wait`` (at once by default); a change to a
+    group already told waits until ``group_interval`` after the last message;
+    an unchanged firing group is told again after ``repeat_interval``.
+    """
+    if open_now == group.sent:
+        last = group.last_sent_at
+        if open_now and last is not None and now >= last + policy.repeat_interval:
+            return _send(group, open_now, views, now, "repeat", silence_hint, dashboard_url)
+        if group.next_at is not None:
+            return Outcome(replace(group, next_at=None), None, True)
+        return Outcome(group if open_now else None, None, not open_now)
+    if not group.sent:
+        due = group.created_at + policy.group_wait
+        reason = "new"
+    else:
+        due = (group.last_sent_at or group.created_at) + policy.group_interval
+        reason = "changed" if open_now else "resolved"
+    if not open_now and not send_resolved:
+        return Outcome(None, None, True)
+    if now < due:
+        if group.next_at == due:
+            return Outcome(group, None, False)
+        return Outcome(replace(group, next_at=due), None, True)
+    if any(
+        status == "flapping" and group.sent.get(fp) != "flapping" for fp, status in open_now.items()
+    ):
+        reason = "flapping"
+    return _send(group, open_now, views, now, reason, silence_hint, dashboard_url)
+
+
+def _send(
+    group: GroupState,
+    open_now: dict[str, str],
+    views: Callable[[str], AlertView | None],
+    now: float,
+    reason: str,
+    silence_hint: str,
+    dashboard_url: str,
+) -> Outcome:
+    alerts: list[AlertView] = []
+    first_seen = now
+    remembered: dict[str, dict[str, Any]] = {}
+    for fp in sorted(open_now):
+        view = views(fp)
+        assert view is not None, "an open alert has a state"
+        alerts.append(view)
+        remembered[fp] = asdict(view)
+        if fp not in group.sent:
+            first_seen = min(first_seen, view.active_since)
+    for fp in sorted(set(group.sent) - set(open_now)):
+        current = views(fp)
+        if current is None or current.state != "resolved":
+            if fp not in group.told:
+                continue
+            # The engine forgot it (its rule was removed): tell the receiver it is over.
+            current = replace(AlertView(**group.told[fp]), state="resolved", resolved_at=now)
+        alerts.append(current)
+        first_seen = min(first_seen, current.resolved_at or now)
+    if reason == "repeat":
+        first_seen = now
+    notification = Notification(
+        receiver=group.receiver,
+        group_key=group.key,
+        group_labels=group.labels,
+        status="firing" if open_now else "resolved",
+        alerts=tuple(alerts),
+        created_at=now,
+        first_seen=first_seen,
+        reason=reason,
+        silence_hint=silence_hint if open_now else "",
+        dashboard_url=dashboard_url,
+    )
+    if not open_now:
+        return Outcome(None, notification, True)
+    after = replace(group, sent=dict(open_now), told=remembered, last_sent_at=now, next_at=None)
+    return Outcome(after, notification, True)

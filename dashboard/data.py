@@ -1,0 +1,319 @@
+"""The dashboard's only access to the config and the store: read-only, cached, parameterised.
+
+Pages call the functions here and never open the store themselves. Every
+query goes through ``st.cache_data`` with a short TTL, keyed by the config
+path so two configs in one process (tests) never share results. Ranges are
+downsampled by the store itself (``max_points``), never in the page.
+
+The alert engine and the probe keep their state as store records. Their
+shapes are assumed here, in one place (see ``dashboard/records.py``), so a
+change of shape is a change of that file only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import streamlit as st
+
+from dashboard import records
+from lagwatch.config import LagwatchConfig, load
+from lagwatch.logs import Redactor
+from store import LatestValue, Record, Series, Store, StoreUnavailable, open_store
+from store.protocol import Aggregation
+
+CONFIG_ENV = "LAGWATCH_CONFIG"
+TTL = 5.0
+# Range ends are rounded up to this, so renders within one bucket share cached results.
+BUCKET = 5.0
+MAX_POINTS = 2000
+MASK = "***"
+
+
+# -- config --------------------------------------------------------------------
+
+
+def config_path() -> str:
+    """Return the config file this dashboard was started with."""
+    args = sys.argv[1:]
+    if "--config" in args and args.index("--config") + 1 < len(args):
+        return args[args.index("--config") + 1]
+    return os.environ.get(CONFIG_ENV, "lagwatch.yaml")
+
+
+@st.cache_resource(show_spinner=False)
+def _config(path: str, mtime: float) -> LagwatchConfig:
+    return load(path)
+
+
+def config() -> LagwatchConfig:
+    """Return the loaded config (reloaded when the file changes); raises ConfigError."""
+    path = config_path()
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        mtime = 0.0
+    return _config(path, mtime)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every configured secret masked."""
+    return Redactor(config().secrets())(text)
+
+
+def mask_dsn(dsn: str) -> str:
+    """Return a DSN with its password replaced by ***, URL or key=value form."""
+    try:
+        url = urlsplit(dsn)
+    except ValueError:
+        url = None
+    if url is not None and url.scheme and url.password is not None:
+        host = url.hostname or ""
+        if url.port:
+            host = f"{host}:{url.port}"
+        user = url.username or ""
+        return urlunsplit((url.scheme, f"{user}:{MASK}@{host}", url.path, url.query, ""))
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", rf"\1{MASK}", dsn, flags=re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A configured source as the UI may show it: name, kind, masked DSN, the config item."""
+
+    name: str
+    kind: str
+    dsn: str
+    interval: float
+    item: Any
+
+
+def sources(kind: str) -> list[SourceInfo]:
+    """Return the configured sources of one kind (postgres, mysql), DSNs masked."""
+    out = []
+    for item in config().sources:
+        if getattr(item, "kind", None) != kind:
+            continue
+        secret = getattr(item, "dsn", None)
+        dsn = mask_dsn(secret.get_secret_value()) if secret is not None else ""
+        out.append(SourceInfo(item.name, kind, dsn, float(item.interval), item))
+    return out
+
+
+def kafka_clusters() -> list[Any]:
+    """Return the configured Kafka clusters."""
+    return list(config().kafka)
+
+
+@dataclass(frozen=True)
+class PipelineInfo:
+    """A pipeline: configured (``pipelines:``) or only seen in the store's series."""
+
+    name: str
+    configured: bool
+    slo_seconds: float | None = None
+    objective: float | None = None
+    source: str | None = None
+    topic: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+def _pipeline_from_config(item: Any) -> PipelineInfo:
+    slo = getattr(item, "slo", None)
+    freshness = getattr(slo, "freshness", None)
+    objective = getattr(slo, "objective", None)
+    return PipelineInfo(
+        name=str(item.name),
+        configured=True,
+        slo_seconds=float(freshness) if freshness is not None else None,
+        objective=float(objective) if objective is not None else None,
+        source=getattr(item, "source", None),
+        topic=getattr(item, "topic", None),
+        groups=tuple(getattr(item, "groups", ()) or ()),
+    )
+
+
+PIPELINE_SERIES = ("lagwatch_pipeline_freshness_seconds", "lagwatch_probe_latency_seconds")
+SLO_SERIES = "lagwatch_pipeline_slo_threshold_seconds"
+OBJECTIVE_SERIES = "lagwatch_pipeline_slo_objective_ratio"
+
+
+def pipelines() -> list[PipelineInfo]:
+    """Return every pipeline in the config, then those only the store knows, by name."""
+    # `pipelines:` belongs to the probe's config section; read it loosely so
+    # the dashboard works before and after that section exists.
+    found = {p.name: p for p in map(_pipeline_from_config, getattr(config(), "pipelines", []))}
+    # Without that section, the SLO the probe reports alongside freshness.
+    slos = {v.label_dict.get("pipeline"): v.value for v in latest(SLO_SERIES)}
+    goals = {v.label_dict.get("pipeline"): v.value * 100 for v in latest(OBJECTIVE_SERIES)}
+    for name in PIPELINE_SERIES:
+        for value in latest(name):
+            pipeline = value.label_dict.get("pipeline")
+            if pipeline and pipeline not in found:
+                found[pipeline] = PipelineInfo(
+                    pipeline, False, slos.get(pipeline), goals.get(pipeline)
+                )
+    return [found[name] for name in sorted(found)]
+
+
+# -- the store -----------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> Store:
+    # One read-only store object shared by every session: SqlStore serialises
+    # its connection behind an RLock and SQLite is opened with
+    # check_same_thread=False, so concurrent sessions are safe.
+    return open_store(config().store, read_only=True)
+
+
+def store() -> Store:
+    """Return the shared read-only store."""
+    return _store(config_path())
+
+
+def now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time range [start, end] in epoch seconds, end rounded up to BUCKET."""
+
+    start: float
+    end: float
+
+    @classmethod
+    def last(cls, seconds: float, at: float | None = None) -> Window:
+        end = -(-(at if at is not None else now()) // BUCKET) * BUCKET
+        return cls(end - seconds, end)
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _latest(path: str, name: str | None) -> list[LatestValue]:
+    return store().latest(name)
+
+
+def latest(name: str, **matchers: str) -> list[LatestValue]:
+    """Return the newest value of every series of ``name`` whose labels contain ``matchers``."""
+    values = _latest(config_path(), name)
+    if not matchers:
+        return values
+    return [v for v in values if all(v.label_dict.get(k) == m for k, m in matchers.items())]
+
+
+def latest_by(name: str, *keys: str, **matchers: str) -> dict[tuple[str, ...], LatestValue]:
+    """Return the newest values of ``name`` keyed by the given label values."""
+    return {tuple(v.label_dict.get(k, "") for k in keys): v for v in latest(name, **matchers)}
+
+
+def metric_names(prefix: str) -> list[str]:
+    """Return the names of every series in the store that start with ``prefix``."""
+    return sorted({v.name for v in _latest(config_path(), None) if v.name.startswith(prefix)})
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _range(
+    path: str,
+    name: str,
+    matchers: tuple[tuple[str, str], ...],
+    start: float,
+    end: float,
+    agg: Aggregation,
+    max_points: int,
+) -> list[Series]:
+    return store().query_range(
+        name, dict(matchers) or None, start, end, agg=agg, max_points=max_points
+    )
+
+
+def series(
+    name: str,
+    window: Window,
+    matchers: Mapping[str, str] | None = None,
+    agg: Aggregation = "avg",
+    max_points: int = MAX_POINTS,
+) -> list[Series]:
+    """Return each series of ``name`` over ``window``, at most ``max_points`` points each."""
+    key = tuple(sorted((matchers or {}).items()))
+    return _range(config_path(), name, key, window.start, window.end, agg, max_points)
+
+
+# -- records (alert state, silences, probe traces) -----------------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _records(
+    path: str, namespace: str, since: float | None, limit: int | None, newest_first: bool
+) -> list[Record]:
+    return store().list_records(namespace, since=since, limit=limit, newest_first=newest_first)
+
+
+def alerts() -> list[records.Alert]:
+    """Return every alert the engine tracks (pending, firing, recently resolved)."""
+    rows = _records(config_path(), records.ALERT_STATE, None, None, False)
+    return sorted(
+        (records.Alert.from_record(r) for r in rows),
+        key=lambda a: (records.STATE_ORDER.get(a.state, 9), -a.since),
+    )
+
+
+def alert_history(window: Window, limit: int = 500) -> list[records.AlertEvent]:
+    """Return alert state changes in ``window``, newest first."""
+    rows = _records(config_path(), records.ALERT_HISTORY, window.start, limit, True)
+    return [records.AlertEvent.from_record(r) for r in rows]
+
+
+def silences() -> list[records.Silence]:
+    """Return every silence, active ones first."""
+    rows = _records(config_path(), records.SILENCES, None, None, True)
+    at = now()
+    return sorted(
+        (records.Silence.from_record(r) for r in rows),
+        key=lambda s: (not s.active(at), -s.starts_at),
+    )
+
+
+def traces(pipeline: str, limit: int = 20) -> list[records.Trace]:
+    """Return the newest probe traces of ``pipeline``."""
+    rows = _records(config_path(), records.PROBE_TRACES, None, max(limit * 20, 500), True)
+    found = [records.Trace.from_record(r) for r in rows]
+    return [t for t in found if t.pipeline == pipeline][:limit]
+
+
+def _write_records(put: list[Record]) -> None:
+    # The dashboard's only writes: silences. A short-lived read-write store,
+    # so the shared reader stays read-only.
+    writer = open_store(config().store)
+    try:
+        writer.put_records(put)
+    finally:
+        writer.close()
+    _records.clear()
+
+
+def create_silence(
+    matchers: list[records.Matcher], comment: str, author: str, seconds: float
+) -> records.Silence:
+    """Store a new silence lasting ``seconds`` from now and return it."""
+    silence = records.Silence.new(matchers, comment, author, now(), seconds)
+    _write_records([silence.to_record()])
+    return silence
+
+
+def expire_silence(silence: records.Silence) -> None:
+    """End a silence now; it stays listed as expired."""
+    _write_records([silence.expired(now()).to_record()])
+
+
+__all__ = ["StoreUnavailable"]

@@ -1,0 +1,139 @@
+"""Summaries several pages share: a pipeline's state, failing collectors, firing alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dashboard import data, model
+from dashboard.records import Alert
+
+FRESHNESS = "lagwatch_pipeline_freshness_seconds"
+PROBE_LATENCY = "lagwatch_probe_latency_seconds"
+PROBE_LOST = "lagwatch_probe_lost_total"
+GROUP_LAG_SECONDS = "lagwatch_kafka_group_max_lag_seconds"
+COLLECTOR_UP = "lagwatch_collector_up"
+# How far back "down since" looks for the last time a collector was up.
+DOWN_LOOKBACK = 86400.0
+
+
+def increase(points: Sequence[tuple[float, float]]) -> float:
+    """Return how much a counter grew over ``points``, counting through resets."""
+    total = 0.0
+    for (_, before), (_, after) in zip(points, points[1:], strict=False):
+        total += after - before if after >= before else after
+    return total
+
+
+def pipeline_alerts(pipeline: data.PipelineInfo, alerts: Sequence[Alert]) -> list[Alert]:
+    """Return the alerts about ``pipeline``: labelled with it, or with one of its groups."""
+    return [
+        a
+        for a in alerts
+        if a.labels.get("pipeline") == pipeline.name
+        or (pipeline.groups and a.labels.get("group") in pipeline.groups)
+    ]
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    """What Overview and the Pipeline page say about one pipeline right now."""
+
+    info: data.PipelineInfo
+    freshness: float | None
+    freshness_ts: float | None
+    stale: bool
+    health: str
+    behind: model.HopVerdict | None
+    latency: dict[str, float]
+    lost: dict[str, float]
+    alerts: list[Alert]
+
+    @property
+    def label(self) -> str:
+        """Return the tile's one-word state: fresh, behind, failing, stale or no data."""
+        if self.health == model.UNKNOWN:
+            return "stale" if self.stale else "no data"
+        return {model.OK: "fresh", model.WARN: "behind"}.get(self.health, "failing")
+
+
+def hop_latency(pipeline: str, quantile: str = "p95") -> dict[str, float]:
+    """Return commit → hop latency per hop at ``quantile`` (falling back to the highest one)."""
+    by_hop: dict[str, dict[str, float]] = {}
+    for value in data.latest(PROBE_LATENCY, pipeline=pipeline):
+        labels = value.label_dict
+        q = model.quantile_name(labels.get("quantile", "max"))
+        by_hop.setdefault(labels.get("hop", "?"), {})[q] = value.value
+    return {hop: qs.get(quantile, max(qs.values())) for hop, qs in by_hop.items() if qs}
+
+
+def probes_lost(pipeline: str, window: data.Window) -> dict[str, float]:
+    """Return probes lost per hop within ``window``."""
+    return {
+        s.label_dict.get("hop", "?"): increase(s.points)
+        for s in data.series(PROBE_LOST, window, {"pipeline": pipeline}, agg="max")
+    }
+
+
+def pipeline_state(
+    info: data.PipelineInfo, window: data.Window, alerts: Sequence[Alert]
+) -> PipelineState:
+    """Return the state of one pipeline: freshness vs SLO, the hop behind, its alerts."""
+    found = data.latest(FRESHNESS, pipeline=info.name)
+    value = found[0] if found else None
+    at = data.now()
+    stale = value is not None and at - value.ts > model.STALE_AFTER
+    latency = hop_latency(info.name)
+    lost = probes_lost(info.name, window)
+    group_lag = {
+        v.label_dict.get("group", ""): v.value
+        for v in data.latest(GROUP_LAG_SECONDS)
+        if v.label_dict.get("group") in info.groups
+    }
+    mine = pipeline_alerts(info, alerts)
+    health = model.freshness_health(value.value if value else None, info.slo_seconds, stale)
+    if any(a.state == "firing" for a in mine):
+        health = model.worst([health, model.CRIT])
+    elif any(v > 0 for v in lost.values()):
+        health = model.worst([health, model.WARN])
+    behind = None
+    if health != model.OK:
+        behind = model.hop_behind(latency, lost, group_lag)
+    return PipelineState(
+        info,
+        value.value if value else None,
+        value.ts if value else None,
+        stale,
+        health,
+        behind,
+        latency,
+        lost,
+        mine,
+    )
+
+
+@dataclass(frozen=True)
+class DownCollector:
+    """A collector whose last run failed."""
+
+    collector: str
+    error: str
+    since: float | None  # None: down for the whole lookback (a day)
+    last_run: float
+
+
+def failing_collectors() -> list[DownCollector]:
+    """Return the collectors whose last run failed, with since when (within a day)."""
+    down = [v for v in data.latest(COLLECTOR_UP) if v.value < 1]
+    if not down:
+        return []
+    lookback = data.Window.last(DOWN_LOOKBACK)
+    out = []
+    for value in down:
+        name = value.label_dict.get("collector", "?")
+        history = data.series(COLLECTOR_UP, lookback, {"collector": name}, agg="max")
+        points = history[0].points if history else []
+        # Never up within the lookback: "since" is older than we can tell.
+        since = model.down_since(points) if any(v >= 1 for _, v in points) else None
+        out.append(DownCollector(name, value.note or "no error text", since, value.ts))
+    return sorted(out, key=lambda d: d.since or 0.0)

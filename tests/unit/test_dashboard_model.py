@@ -1,0 +1,148 @@
+"""The dashboard's judgements, config and store sharing, as plain functions."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from dashboard import model
+from dashboard.config import DashboardConfig
+from dashboard.data import mask_dsn
+from dashboard.records import Matcher, Silence, parse_matchers
+from store import Sample
+from store.sqlite import SqliteStore
+
+
+@pytest.mark.parametrize(
+    ("latency", "lost", "group_lag", "expected"),
+    [
+        # A hop losing probes wins even when another adds more latency: it stalled.
+        ({"tap": 0.1, "group:a": 9.0}, {"group:b": 12}, {}, ("group:b", "12 probes lost")),
+        # Without losses, the hop adding most over the previous one.
+        ({"tap": 0.1, "topic": 0.2, "group:a": 4.2}, {}, {}, ("group:a", "adds 4s after topic")),
+        # No probes at all: the most lagging group.
+        ({}, {}, {"x": 3.0, "y": 40.0}, ("y", "40s behind")),
+        # Nothing behind.
+        ({}, {"tap": 0}, {"x": 0.0}, None),
+    ],
+)
+def test_hop_behind(latency, lost, group_lag, expected) -> None:
+    found = model.hop_behind(latency, lost, group_lag)
+    assert (found.hop, found.reason) == expected if expected else found is None
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        ([(0, 1), (60, 1)], None),  # up now
+        ([(0, 1), (60, 0), (120, 0)], 60),  # went down at 60 and stayed
+        ([(0, 0), (60, 1), (120, 0)], 120),  # flapped: the last fall counts
+        ([], None),
+    ],
+)
+def test_down_since(points, expected) -> None:
+    assert model.down_since(points) == expected
+
+
+def test_slo_report_weights_points_by_time() -> None:
+    # 90 s good, then 10 s bad (the last point counts for 1 s).
+    points = [(0.0, 1.0), (90.0, 9.0), (100.0, 9.0)]
+    report = model.slo_report(points, slo=5.0, objective=99.0)
+    assert report is not None
+    assert report.good_fraction == pytest.approx(90 / 101)
+    assert report.burn_rate == pytest.approx((11 / 101) / 0.01)
+
+
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [("0.5", "p50"), ("0.95", "p95"), ("p99", "p99"), ("max", "max"), ("99", "p99")],
+)
+def test_quantile_names(label: str, name: str) -> None:
+    assert model.quantile_name(label) == name
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        (
+            "postgresql://mon:pa55@db:5432/x?sslmode=require",
+            "postgresql://mon:***@db:5432/x?sslmode=require",
+        ),
+        ("mysql://mon:p%40ss@db/legacy", "mysql://mon:***@db/legacy"),
+        ("host=db user=mon password='a b' dbname=x", "host=db user=mon password=*** dbname=x"),
+        ("postgresql://mon@db/x", "postgresql://mon@db/x"),
+    ],
+)
+def test_dsns_are_shown_masked(dsn: str, shown: str) -> None:
+    assert mask_dsn(dsn) == shown
+
+
+def test_login_is_off_on_loopback_and_required_elsewhere() -> None:
+    assert DashboardConfig().login.effective("127.0.0.1") == "none"
+    with pytest.raises(ValueError, match="dashboard.login.password"):
+        DashboardConfig(host="0.0.0.0")
+    shared = DashboardConfig.model_validate({"host": "0.0.0.0", "login": {"password": "x"}})
+    assert shared.login.effective(shared.host) == "password"
+    with pytest.raises(ValueError, match="secrets_file"):
+        DashboardConfig.model_validate({"login": {"method": "oidc"}})
+
+
+def test_matchers_parse_and_match() -> None:
+    matchers = parse_matchers('group=ledger-writer\npipeline=~"pay.*"')
+    assert matchers == [Matcher("group", "ledger-writer"), Matcher("pipeline", "pay.*", True)]
+    silence = Silence.new(matchers, "c", "a", at=0.0, seconds=60)
+    assert silence.matches({"group": "ledger-writer", "pipeline": "payments"})
+    assert not silence.matches({"group": "ledger-writer", "pipeline": "orders"})
+    assert silence.active(30) and not silence.expired(30).active(30)
+    with pytest.raises(ValueError, match="not name=value"):
+        parse_matchers("oops")
+
+
+def test_one_read_only_store_serves_many_threads(tmp_path: Path) -> None:
+    """The dashboard shares one read-only store between sessions (st.cache_resource)."""
+    writer = SqliteStore(tmp_path / "s.db")
+    writer.write([Sample.of("lagwatch_x", i, 1000.0 + i, n=str(i % 50)) for i in range(500)])
+    shared = SqliteStore(tmp_path / "s.db", read_only=True)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(50):
+                assert len(shared.latest("lagwatch_x")) == 50
+                assert len(shared.query_range("lagwatch_x", {"n": "7"}, 0, 2000)) == 1
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    shared.close()
+    writer.close()
+    assert not errors
+
+
+def test_probe_traces_in_the_probes_own_form_become_spans() -> None:
+    from dashboard.records import Trace
+    from store import Record
+
+    body = {
+        "pipeline": "orders",
+        "trace_id": "ab" * 16,
+        "sent_at": 100.0,
+        "status": "lost",
+        "hops": [
+            {"hop": "tap", "latency_seconds": 0.002, "status": "ok"},
+            {"hop": "group:indexer", "latency_seconds": None, "status": "lost"},
+        ],
+        "spans": [{"name": "probe orders", "start": 100.0, "end": 100.5}],
+    }
+    trace = Trace.from_record(Record("probe.traces", "ab" * 16, 100.0, body))
+    assert trace.start == 100.0 and trace.status == "lost"
+    assert [(s.hop, s.end, s.status) for s in trace.spans] == [
+        ("tap", pytest.approx(100.002), "ok"),
+        ("group:indexer", None, "lost"),
+    ]
