@@ -1,9 +1,13 @@
 """Benchmark: one Kafka lag collection cycle over 500 groups × 12 partitions, next to Kafka's own tool.
 
-    python bench/kafka_lag.py            # set up (or reuse) the bench groups, measure, print JSON lines
-    python bench/kafka_lag.py --cleanup  # delete the bench topics and groups
+    python bench/kafka_lag.py            # set up the bench groups, measure, print JSON lines, clean up
+    python bench/kafka_lag.py --keep     # leave the bench topics and groups for the next run
+    python bench/kafka_lag.py --cleanup  # only delete the bench topics and groups
 
-Setup (reused between runs, fixed prefix ``lagwatch-bench-``): 50 topics × 12
+The groups are removed at the end by default: other collectors on the shared
+broker watch every group and should not carry 500 extra ones.
+
+Setup (reused when kept, fixed prefix ``lagwatch-bench-``): 50 topics × 12
 partitions with 200 messages each; group i commits a random offset on every
 partition of topic i mod 50, so nearly every partition lags. Commits are made
 with AdminClient.alter_consumer_group_offsets, the fastest real way: the groups
@@ -231,7 +235,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cleanup", action="store_true", help="delete the bench topics and groups")
+    parser.add_argument(
+        "--cleanup", action="store_true", help="only delete the bench topics and groups"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the bench topics and groups")
     parser.add_argument("--child", choices=["plain", "exact"], help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -253,10 +260,14 @@ def main() -> None:
     t0 = time.perf_counter()
     setup(bootstrap)
     print(f"setup: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    tool, tool_cpu, tool_rows = run_tool(env)
-    plain = child(False, env)
-    exact = child(True, env)
-    tool_again, tool_cpu_again, _ = run_tool(env)
+    try:
+        tool, tool_cpu, tool_rows = run_tool(env)
+        plain = child(False, env)
+        exact = child(True, env)
+        tool_again, tool_cpu_again, _ = run_tool(env)
+    finally:
+        if not args.keep:
+            cleanup(bootstrap)
     tool, tool_cpu = min(tool, tool_again), min(tool_cpu, tool_cpu_again)
 
     emit("kafka_tool_seconds", tool, "s", f"{TOOL} (best of 2, JVM start included)", 1.0)
