@@ -2,7 +2,8 @@
 
 Failure policy, per step:
 - listing groups fails outright: raise SourceUnreachable (nothing else can be read);
-  a broker that answers with an error: keep the groups the others returned, note it.
+  a broker that answers with an error: keep the groups the others returned, and the
+  groups seen before that are missing now (state unknown), and note it.
 - describing a group fails: keep its commits, note the error; its assignment is unknown.
 - fetching one group's commits fails: that group is unknown this cycle, the rest go on.
 - listing one partition's offsets fails (no leader, deleted topic): that partition is
@@ -45,6 +46,7 @@ GROUP_STATES = {
     ConsumerGroupState.EMPTY: 5,
 }
 REBALANCING = {1, 2}
+MAX_METADATA_REFRESH = 20
 EMPTY = 5
 
 
@@ -132,6 +134,7 @@ class OffsetReader:
         self.describe_chunk = describe_chunk
         self.topic_config_ttl = topic_config_ttl
         self._compacted: dict[str, tuple[bool, float]] = {}
+        self._known: set[str] = set()
 
     def wanted(self, group_id: str) -> bool:
         return any(p.fullmatch(group_id) for p in self.include) and not any(
@@ -154,6 +157,13 @@ class OffsetReader:
                 members = 0 if state == EMPTY else None
                 groups[listed.group_id] = GroupView(listed.group_id, state, members)
         listing_errors = [error_text(e) for e in listing.errors]
+        if listing_errors:
+            # A broker that did not answer hides the groups it coordinates: keep
+            # asking for the ones seen before rather than let them vanish.
+            missing = f"not in this cycle's group listing ({'; '.join(listing_errors)})"
+            for group_id in self._known - set(groups):
+                groups[group_id] = GroupView(group_id, 0, errors=[missing])
+        self._known = set(groups)
 
         # Describe only groups with members: an empty group has no assignment to show.
         live = [g for g, v in groups.items() if v.state != EMPTY]
@@ -171,6 +181,8 @@ class OffsetReader:
 
         partitions = set().union(*(g.partitions() for g in groups.values())) if groups else set()
         log_end, earliest, errors = self._list_offsets(partitions)
+        if errors:
+            self._refresh_metadata(sorted({t for t, _ in errors}))
         compacted = self._topic_compaction({t for t, _ in partitions}, listing_errors)
         try:
             brokers: int | None = len(cluster.result(timeout + 1).nodes)
@@ -237,13 +249,32 @@ class OffsetReader:
             for tp, future in futures.items():
                 key = (tp.topic, tp.partition)
                 try:
-                    offsets[key] = future.result(self.request_timeout + 1).offset
+                    offset = future.result(self.request_timeout + 1).offset
                 except Exception as exc:
-                    text = error_text(exc)
+                    offset, text = -1, error_text(exc)
+                else:
+                    # Seen when the leader died: no error, offset -1001. Not a number to use.
+                    text = f"no offset returned ({offset}); is the partition's leader up?"
+                if offset >= 0:
+                    offsets[key] = offset
+                else:
                     errors.setdefault(
                         key, f"cannot list offsets of {tp.topic}[{tp.partition}]: {text}"
                     )
         return found[0], found[1], errors
+
+    def _refresh_metadata(self, topics: list[str]) -> None:
+        """Re-read the metadata of topics whose offsets failed, for the next cycle.
+
+        Don't raise: this cycle already reports them unknown. Without it, the
+        admin client may keep a dead leader's stale epoch after the broker is
+        back ("Leader epoch is older than broker epoch") and never recover.
+        """
+        for topic in topics[:MAX_METADATA_REFRESH]:
+            try:
+                self.admin.list_topics(topic=topic, timeout=self.request_timeout)
+            except Exception:
+                continue
 
     def _topic_compaction(self, topics: set[str], problems: list[str]) -> dict[str, bool]:
         now = time.monotonic()

@@ -9,7 +9,13 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from collectors.kafka import KafkaCluster, KafkaCollector
@@ -43,6 +49,10 @@ class KafkaScratch:
             and len(meta.partitions) == partitions
             and all(p.leader >= 0 for p in meta.partitions.values())
         )
+
+    def commit(self, group: str, *offsets: tuple[str, int, int]) -> None:
+        """Commit (topic, partition, offset) triples for ``group`` through the admin API."""
+        commit_offsets(self.admin, group, [TopicPartition(t, p, o) for t, p, o in offsets])
 
     def group(self, name: str) -> str:
         group = f"lw-{name}-{self.unique}"
@@ -88,6 +98,17 @@ class KafkaScratch:
         if self.topics:
             for future in self.admin.delete_topics(self.topics, request_timeout=20).values():
                 future.result()
+
+
+def commit_offsets(admin: AdminClient, group: str, offsets: list[TopicPartition]) -> None:
+    """Commit ``offsets`` for ``group`` (as an operator would), retrying while a coordinator loads."""
+    request = [ConsumerGroupTopicPartitions(group, offsets)]
+
+    def committed() -> bool:
+        done = admin.alter_consumer_group_offsets(request, request_timeout=30)[group].result()
+        return all(tp.error is None for tp in done.topic_partitions)
+
+    wait_until(committed, 30, f"the commit of {group}", every=0.5)
 
 
 def wait_until(check: Any, timeout: float, what: str, every: float = 0.2) -> Any:

@@ -180,14 +180,7 @@ def test_compacted_topic_is_flagged_and_timed_past_removed_records(kafka: KafkaS
             time.sleep(0.3)
     producer.produce(plain, value=b"x", partition=0)
     producer.flush(10)
-    kafka.admin.alter_consumer_group_offsets(
-        [
-            ConsumerGroupTopicPartitions(
-                group, [TopicPartition(topic, 0, 10), TopicPartition(plain, 0, 0)]
-            )
-        ],
-        request_timeout=10,
-    )[group].result()
+    kafka.commit(group, (topic, 0, 10), (plain, 0, 0))
 
     def compacted() -> bool:
         # New records roll the segment so the cleaner can take the old ones.
@@ -222,8 +215,7 @@ def test_empty_group_stays_visible_until_its_expiry(kafka: KafkaScratch) -> None
     produce(kafka.producer(), topic, {0: 50})
 
     def commit(group: str, offset: int) -> None:
-        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, offset)])
-        kafka.admin.alter_consumer_group_offsets([request], request_timeout=10)[group].result()
+        kafka.commit(group, (topic, 0, offset))
 
     commit(quiet, 10)
     commit(busy, 10)
@@ -260,8 +252,7 @@ def test_collect_once_writes_lag_and_verdict_notes_to_the_store(
     topic = kafka.topic("cli", 1)
     group = kafka.group("cli")
     produce(kafka.producer(), topic, {0: 10})
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 3)])
-    kafka.admin.alter_consumer_group_offsets([request], request_timeout=10)[group].result()
+    kafka.commit(group, (topic, 0, 3))
     config = tmp_path / "lagwatch.yaml"
     config.write_text(
         f"store: {{url: 'sqlite:///{tmp_path}/lw.db'}}\n"

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from collectors.kafka import KafkaCluster, KafkaCollector
 from tests.integration.conftest import devstack
-from tests.integration.kafka_lag_helpers import find, one, value, wait_until
+from tests.integration.kafka_lag_helpers import commit_offsets, find, one, value, wait_until
 from tests.integration.private_kafka import PrivateKafka
 
 pytestmark = pytest.mark.integration
@@ -32,11 +32,6 @@ def cluster(tmp_path: Path, kafka_bootstrap: str) -> Iterator[PrivateKafka]:
         kafka.close()
 
 
-def commit(admin: AdminClient, group: str, offsets: list[TopicPartition]) -> None:
-    request = [ConsumerGroupTopicPartitions(group, offsets)]
-    admin.alter_consumer_group_offsets(request, request_timeout=30)[group].result()
-
-
 def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) -> None:
     # Given group offsets kept on node 1, topic "orders" with partition 0 on node 1 and
     # partition 1 on node 2, topic "audit" on node 1, and a group on each
@@ -47,7 +42,9 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
         30,
         "audit leader",
     )
-    commit(admin, "auditor", [TopicPartition("audit", 0, 0)])  # the offsets topic is now on node 1
+    commit_offsets(
+        admin, "auditor", [TopicPartition("audit", 0, 0)]
+    )  # the offsets topic is now on node 1
     cluster.start(2)
     wait_until(
         lambda: len(admin.describe_cluster(request_timeout=5).result().nodes) == 2, 30, "node 2"
@@ -66,14 +63,17 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
         producer.produce("orders", b"o", partition=i % 2)
         producer.produce("audit", b"a", partition=0)
     producer.flush(30)
-    commit(admin, "indexer", [TopicPartition("orders", 0, 3), TopicPartition("orders", 1, 4)])
+    commit_offsets(
+        admin, "indexer", [TopicPartition("orders", 0, 3), TopicPartition("orders", 1, 4)]
+    )
     collector = KafkaCollector(
         KafkaCluster(
             name="private", bootstrap=cluster.bootstrap, request_timeout="3s", timeout="15s"
         )
     )
     try:
-        # When node 2 dies and we collect
+        # When node 2 dies while lagwatch watches, and we collect
+        collector.collect()
         cluster.kill(2)
 
         def leaderless() -> bool:
@@ -91,7 +91,7 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
             topic="orders",
             partition=1,
         )
-        assert flag.value == 1 and "Leader not available" in (flag.note or ""), flag
+        assert flag.value == 1 and "cannot list offsets of orders[1]" in (flag.note or ""), flag
         assert not find(
             samples,
             LAG,
@@ -119,9 +119,14 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
         lags = find(samples, "lagwatch_kafka_group_lag_messages", group="auditor")
         assert [x.value for x in lags] == [20], context
         assert value(samples, "lagwatch_kafka_group_unknown", group="auditor") == 0
+        # the dead broker's silence is said, not hidden
+        listing = one(samples, "lagwatch_kafka_groups")
+        assert listing.value == 2 and "Timed out" in (listing.note or ""), listing
 
         # When node 2 comes back, orders[1] is known again
         cluster.start(2)
+
+        seen: list[str | None] = []
 
         def known() -> bool:
             found = collector.collect()
@@ -132,9 +137,13 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
                 topic="orders",
                 partition=1,
             )
+            seen.extend(f.note for f in flags)
             return bool(flags) and flags[0].value == 0
 
-        wait_until(known, 60, "orders[1] to be known again", every=1)
+        try:
+            wait_until(known, 60, "orders[1] to be known again", every=1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last notes: {seen[-3:]}") from None
         samples = collector.collect()
         assert value(samples, LAG, group="indexer", topic="orders", partition=1) == 6
         assert value(samples, "lagwatch_kafka_group_lag_messages", group="indexer") == 13

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from collectors.kafka_timelag import LagMethod
 from collectors.kafka_verdict import Status
@@ -140,8 +139,7 @@ def test_offsets_moved_backwards_are_rewind(kafka: KafkaScratch) -> None:
     assert group_status(samples, group)[0] == Status.OK
 
     # When an operator moves partition 1 back to offset 10
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 1, 10)])
-    kafka.admin.alter_consumer_group_offsets([request], request_timeout=10)[group].result()
+    kafka.commit(group, (topic, 1, 10))
     samples = list(collector.collect())
 
     # Then partition 1 and the group are REWIND, and the note says by how much
