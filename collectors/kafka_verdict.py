@@ -63,6 +63,9 @@ class PartitionFacts:
     messages waiting" began (None when nothing waits); ``committed_since`` is
     when the committed offset last changed (or was first seen);
     ``lagging_since`` is when messages last started to wait at all (None: caught up now).
+    ``lag`` is the messages waiting now when the collector knows better than
+    the offsets (0 when only transaction markers remain); ``lag_seconds`` is
+    the time lag, if known.
     """
 
     now: float
