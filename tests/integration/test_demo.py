@@ -2,8 +2,9 @@
 
 Given the demo runs (its own directory and name suffix, so it never meets a
 user's demo), probes flow through every hop; when fraud-scorer stalls on its
-own, its hop goes stale while the others stay fresh, an alert fires into the
-log receiver's file, and after the demo lets it recover the alert resolves.
+own, its hop goes stale while the others stay fresh and the Kafka verdict
+turns to STALL, alerts fire into the log receiver's file, and after the demo
+lets it recover they resolve.
 On SIGTERM the demo exits 0 and leaves no replication session or slot and
 no consumer group member behind.
 """
@@ -80,6 +81,11 @@ def value(store: Store, name: str, **labels: str) -> float | None:
     return found[0].value if len(found) == 1 else None
 
 
+def kafka(store: Store, what: str, group: str) -> float | None:
+    """Return the demo cluster's latest lagwatch_kafka_group_WHAT for ``group``."""
+    return value(store, f"lagwatch_kafka_group_{what}", cluster="demo", group=group)
+
+
 def tap_sessions(dsn: str, pipeline: str) -> list[tuple[int, str | None]]:
     """Return (pid, slot) of the replication sessions of the demo's taps."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -136,12 +142,24 @@ def test_demo_pipeline_stalls_alerts_and_recovers(
             assert value(store, "lagwatch_probe_lost_total", hop=hop) == 0, hop
         assert wait_for(lambda: (value(store, "lagwatch_probe_lost_total", hop=scorer) or 0) > 0)
 
+        # And the Kafka collector's verdict: fraud-scorer STALL (it holds its partitions and
+        # commits nothing) with its lag growing; search-indexer is not stuck.
+        assert wait_for(lambda: kafka(store, "status", names.scorer) == 4, timeout=40), (
+            store.latest("lagwatch_kafka_group_status"),
+            _tail(tmp_path),
+        )
+        assert (kafka(store, "status", names.indexer) or 0) < 2
+        assert (kafka(store, "lag_messages", names.scorer) or 0) > 10
+        assert (kafka(store, "max_lag_seconds", names.scorer) or 0) > 20
+
         # Then the stale hop fires an alert into the log receiver's file, naming the group's hop.
         assert wait_for(lambda: told(log, "PipelineHopStale", "firing", hop=scorer), timeout=30), (
             notifications(log),
             _tail(tmp_path),
         )
         assert not told(log, "PipelineHopStale", "firing", hop=indexer)
+        assert wait_for(lambda: told(log, "KafkaGroupStalled", "firing", group=names.scorer))
+        assert not told(log, "KafkaGroupStalled", "firing", group=names.indexer)
 
         # When the demo lets it recover: it catches up and the alert resolves in the log.
         assert wait_for(
@@ -151,6 +169,8 @@ def test_demo_pipeline_stalls_alerts_and_recovers(
             lambda: (value(store, "lagwatch_probe_hop_freshness_seconds", hop=scorer) or 99) < 5,
             timeout=30,
         )
+        assert wait_for(lambda: told(log, "KafkaGroupStalled", "resolved", group=names.scorer))
+        assert wait_for(lambda: kafka(store, "status", names.scorer) == 0, timeout=30)
         with psycopg.connect(pg_admin_dsn) as conn:
             count = sql.SQL("SELECT count(*) FROM {}.orders").format(sql.Identifier(names.schema))
             orders = conn.execute(count).fetchone()
