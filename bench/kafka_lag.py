@@ -249,7 +249,7 @@ def main() -> None:
         # The child imports only what a collector needs, so its RSS is the collector's.
         cycles(args.bootstrap, args.child == "exact", args.cycles)
         return
-    from bench.sources import devstack_env
+    from lagwatch.devstack import devstack_env
 
     env = devstack_env()
     bootstrap = env["LAGWATCH_KAFKA_BOOTSTRAP"]

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from lagwatch.demo_config import ROOT, DemoNames, DemoPorts, devstack_env, notifications_path
+from lagwatch.demo_config import ROOT, DemoNames, DemoPorts, notifications_path
+from lagwatch.devstack import devstack_env
 from store.types import format_duration, parse_duration
 
 READY_TIMEOUT = 60.0
@@ -99,7 +100,7 @@ def run_demo(args: argparse.Namespace) -> int:
             flag = "--port" if what == "dashboard" else "--metrics-port"
             return _fail(f"127.0.0.1:{port} ({what}) is already in use; stop what uses it "
                          f"or pick another with {flag}", 2)  # fmt: skip
-    env = {**devstack_env(), **{k: v for k, v in os.environ.items() if k.startswith("LAGWATCH_")}}
+    env = devstack_env()
     names = DemoNames(args.suffix)
     config_path, relay_path = write_configs(directory, env, names, ports)
     try:

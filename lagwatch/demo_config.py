@@ -15,7 +15,6 @@ configs (mode 0600), never into the YAML.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -169,21 +168,6 @@ probes:
 daemon:
   log_level: WARNING
 """)
-
-
-def devstack_env() -> dict[str, str]:
-    """Return the devstack's connection settings (runs devstack/env)."""
-    out = subprocess.run(
-        [str(ROOT / "devstack" / "env")], check=True, capture_output=True, text=True
-    ).stdout
-    env: dict[str, str] = {}
-    for line in out.splitlines():
-        key, _, value = line.strip().removeprefix("export ").partition("=")
-        if value.startswith("'") and value.endswith("'"):
-            value = value[1:-1].replace("'\\''", "'")
-        if key:
-            env[key] = value
-    return env
 
 
 def write_configs(
