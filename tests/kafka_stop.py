@@ -8,9 +8,6 @@ receivers are loopback Slack and PagerDuty servers.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from contextlib import suppress
@@ -22,7 +19,6 @@ from confluent_kafka.admin import AdminClient
 from store.sqlite import SqliteStore
 from tests.integration.kafka_helpers import CommittingConsumer
 
-ROOT = Path(__file__).resolve().parents[1]
 STATUS = "lagwatch_kafka_group_status"
 
 
@@ -54,26 +50,6 @@ alerts:
     - {{name: oncall, pagerduty: {{routing_key: KEY, url: "{pd_url}"}}}}
 """)
     return config
-
-
-def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Run ``python -m lagwatch run -c config`` from this checkout, output into ``log``."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "lagwatch", "run", "-c", str(config)],
-        cwd=ROOT,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-def stop_daemon(daemon: subprocess.Popen[bytes]) -> int:
-    daemon.terminate()
-    try:
-        return daemon.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        daemon.kill()
-        return daemon.wait()
 
 
 class Ticker:

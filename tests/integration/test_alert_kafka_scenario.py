@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 
 from collectors.kafka_verdict import Status
+from tests.daemon_run import start_daemon, stop_daemon
 from tests.integration.kafka_helpers import topic as scratch_topic
 from tests.kafka_stop import (
     StoppingGroup,
     StoreWatch,
     Ticker,
     delete_groups,
-    start_daemon,
-    stop_daemon,
     write_config,
 )
 from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver, Received
