@@ -89,7 +89,6 @@ def test_stopped_consumer_group_pages_once_and_resolves_once(
             paged = max(message.at, trigger.at)
             wait_for("three more collections", lambda: (watch.status(group) or (0, 0))[1]
                      >= paged + 3 * INTERVAL, 6 * INTERVAL + 20)  # fmt: skip
-            assert watch.status(group) is not None
             assert (watch.status(group) or (0,))[0] == Status.STOP
             assert (len(about(group, slack.received)), len(about(group, pd.received))) == (1, 1)
 
@@ -104,7 +103,7 @@ def test_stopped_consumer_group_pages_once_and_resolves_once(
             ok = wait_for("the OK verdict", lambda: watch.first(group, Status.OK, resumed),
                           4 * INTERVAL + 20)  # fmt: skip
             # A resolve waits for the group's next flush, group_interval after the page
-            bound = max(ok, paged + GROUP_INTERVAL) + INTERVAL + 5
+            bound = max(ok, paged + GROUP_INTERVAL) + INTERVAL + 10
             wait_for("the resolves", lambda: len(about(group, slack.received)) == 2
                      and resolves(), bound - time.time())  # fmt: skip
             assert max(r.at for r in slack.received + pd.received) <= bound
