@@ -14,7 +14,9 @@ devstack: real consumer groups of a real topic stop one by one at random
 moments, watched by a real `lagwatch run` at a 10 s collection interval; from
 the consumer stopping, and from the collector's first STOP verdict, to the
 loopback PagerDuty's 2xx. Stop to verdict is the verdict window (STOP needs a
-full window without a commit) plus up to one collection interval.
+full window without a commit) plus up to two collection intervals: one until
+a collection sees the last commit, one until a collection lands after the
+window has passed. Verdict to 2xx is what lagwatch itself adds.
 """
 
 from __future__ import annotations
