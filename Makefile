@@ -28,7 +28,7 @@ test: devstack lint
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests
 
 demo: devstack
-	$(PYTHON) -m lagwatch demo
+	$(PYTHON) -m lagwatch demo $(DEMO_ARGS)
 
 bench: devstack
 	@for b in bench/*.py; do echo "# $$b"; $(PYTHON) $$b || exit $$?; done

@@ -1,6 +1,7 @@
 """Alert engine benchmarks: evaluation cost at scale, and time to notify for a stopped consumer.
 
     python bench/alerts.py [--cycles 15] [--groups 30] [--skip-notify]
+                           [--kafka-groups 8] [--window 30] [--skip-devstack]
 
 Prints one JSON line per figure. Evaluation: 1,000 rules over 20,000 series in
 the embedded SQLite store, fresh values written before every cycle, next to the
@@ -8,7 +9,14 @@ cost of reading those series once (the read no evaluation can avoid). Time to
 notify: a consumer group's STOP verdict reaches a loopback PagerDuty at a 10 s
 collection interval, with lagwatch evaluating right after each cycle, next to
 the same engine paced like Prometheus + Alertmanager defaults (a 15 s
-evaluation clock and group_wait 30 s) in the same run.
+evaluation clock and group_wait 30 s) in the same run. End to end on the
+devstack: real consumer groups of a real topic stop one by one at random
+moments, watched by a real `lagwatch run` at a 10 s collection interval; from
+the consumer stopping, and from the collector's first STOP verdict, to the
+loopback PagerDuty's 2xx. Stop to verdict is the verdict window (STOP needs a
+full window without a commit) plus up to two collection intervals: one until
+a collection sees the last commit, one until a collection lands after the
+window has passed. Verdict to 2xx is what lagwatch itself adds.
 """
 
 from __future__ import annotations
@@ -33,7 +41,15 @@ from lagwatch.daemon import Daemon  # noqa: E402
 from store import Sample  # noqa: E402
 from store.sqlite import SqliteStore  # noqa: E402
 from tests.alerting import GroupVerdicts  # noqa: E402
-from tests.receivers import PD_ACCEPTED, FakeReceiver  # noqa: E402
+from tests.daemon_run import start_daemon, stop_daemon  # noqa: E402
+from tests.kafka_stop import (  # noqa: E402
+    StoppingGroup,
+    StoreWatch,
+    Ticker,
+    delete_groups,
+    write_config,
+)
+from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver  # noqa: E402
 
 METRICS = 20
 CLUSTERS = 4
@@ -176,20 +192,107 @@ def bench_notify(groups: int, interval: float, tmp: Path) -> None:
          p95(delays[1]))  # fmt: skip
 
 
+# -- time to notify, end to end on the devstack --------------------------------
+
+
+def wait_until(what: str, check: Any, timeout: float) -> Any:
+    deadline = time.time() + timeout
+    while not (got := check()):
+        if time.time() > deadline:
+            raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.2)
+    return got
+
+
+def bench_devstack(groups: int, interval: float, window: float, tmp: Path) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from lagwatch.devstack import devstack_env
+
+    bootstrap = devstack_env()["LAGWATCH_KAFKA_BOOTSTRAP"]
+    rng = random.Random(13)
+    run = f"{int(time.time()):x}"
+    topic = f"lw-bench-notify-{run}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    names = [f"lw-bench-notify-{run}-{i:02d}" for i in range(groups)]
+    members: list[StoppingGroup] = []
+    paged: dict[str, float] = {}
+    verdicts: dict[str, float] = {}
+    with FakeReceiver(SLACK_OK) as slack, FakeReceiver(PD_ACCEPTED) as pd:
+        config = write_config(tmp, bootstrap, "bench", f"lw-bench-notify-{run}-.*",
+                              interval, window, slack.url, pd.url)  # fmt: skip
+        ticker = Ticker(bootstrap, topic)
+        daemon = start_daemon(config, tmp / "daemon.log")
+        watch = StoreWatch(tmp / "lagwatch.db")
+        try:
+            members = [StoppingGroup(bootstrap, topic, name) for name in names]
+            for name in names:
+                wait_until(f"OK for {name}", lambda n=name: (watch.status(n) or (-1,))[0] == 0,
+                           4 * interval + 30)  # fmt: skip
+            for member in members:  # stop them one by one, at random moments of the cycle
+                time.sleep(rng.uniform(1.0, interval))
+                member.stop()
+            deadline = time.time() + window + 3 * interval + 30
+            while len(paged) < groups and time.time() < deadline:
+                for r in pd.received:
+                    component = r.body.get("payload", {}).get("component")
+                    if r.body["event_action"] == "trigger" and component in names:
+                        paged.setdefault(component, r.at)
+                time.sleep(0.5)
+            for member in members:
+                if member.group in paged and member.stopped_at is not None:
+                    first = watch.first(member.group, 3, member.stopped_at)
+                    if first is not None:
+                        verdicts[member.group] = first
+        finally:
+            for member in members:
+                member.close()
+            ticker.close()
+            watch.close()
+            stop_daemon(daemon)
+            delete_groups(bootstrap, names)
+            admin.delete_topics([topic])[topic].result(timeout=30)
+    missing = sorted(set(names) - set(verdicts))
+    if missing:
+        print(f"# no page (or no STOP verdict) for {', '.join(missing)}", file=sys.stderr)
+    stopped = {m.group: m.stopped_at or 0.0 for m in members}
+    to_verdict = [verdicts[g] - stopped[g] for g in verdicts]
+    stop_to_2xx = [paged[g] - stopped[g] for g in verdicts]
+    verdict_to_2xx = [paged[g] - verdicts[g] for g in verdicts]
+    if not verdicts:
+        return
+    label = f"{interval:g}s_interval_{window:g}s_window"
+    base = f"stop to the collector's first STOP verdict, same run ({len(verdicts)} groups)"
+    for stat, fn in (("p50", statistics.median), ("p95", p95)):
+        emit(f"devstack_stop_to_verdict_{stat}_seconds_{label}", fn(to_verdict), "s",
+             f"the configured verdict window ({window:g} s)", window)  # fmt: skip
+        emit(f"devstack_notify_{stat}_seconds_after_consumer_stop_{label}", fn(stop_to_2xx), "s",
+             base, fn(to_verdict))  # fmt: skip
+        emit(f"devstack_notify_{stat}_seconds_after_stop_verdict_{label}", fn(verdict_to_2xx),
+             "s", base, fn(to_verdict))  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cycles", type=int, default=15)
     parser.add_argument("--groups", type=int, default=30)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--skip-notify", action="store_true")
+    parser.add_argument("--kafka-groups", type=int, default=8,
+                        help="consumer groups stopped on the devstack (default 8)")  # fmt: skip
+    parser.add_argument("--window", type=float, default=30.0,
+                        help="Kafka verdict window in seconds (default 30)")  # fmt: skip
+    parser.add_argument("--skip-devstack", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lagwatch-bench-alerts-") as tmp:
         bench_evaluation(args.cycles, Path(tmp))
         if not args.skip_notify:
             bench_notify(args.groups, args.interval, Path(tmp))
-    print("# end-to-end time to notify on the devstack (real Kafka consumer stopping) is pending: "
-          "the Kafka collector does not emit lagwatch_kafka_group_status in this branch yet",
-          file=sys.stderr)  # fmt: skip
+        if not args.skip_devstack:
+            devstack = Path(tmp) / "devstack"
+            devstack.mkdir()
+            bench_devstack(args.kafka_groups, args.interval, args.window, devstack)
     return 0
 
 

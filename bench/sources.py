@@ -39,6 +39,7 @@ import psycopg
 from bench.wirecount import WireCounter
 from collectors.mysql import MysqlCollector, MysqlSource
 from collectors.postgres import PostgresCollector, PostgresSource
+from lagwatch.devstack import devstack_env
 from tests.private_mariadb import PrivateMariadb, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,18 +48,6 @@ BINLOG_FILES = 200
 CYCLES = 20
 SCRAPES = 10
 BENCH = "sources"
-
-
-def devstack_env() -> dict[str, str]:
-    out = subprocess.run(
-        [str(ROOT / "devstack" / "env")], check=True, capture_output=True, text=True
-    ).stdout
-    env = {}
-    for line in out.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'")
-    env.update({k: v for k, v in os.environ.items() if k.startswith("LAGWATCH_")})
-    return env
 
 
 def emit(metric: str, value: float, unit: str, baseline: str, baseline_value: float) -> None:

@@ -10,7 +10,6 @@ database itself does with no series lookup, no latest table and no upsert.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg
 from psycopg import sql
 
+from lagwatch.devstack import devstack_env
 from store import Sample, Store
 from store.postgres import PostgresStore
 from store.sqlite import SqliteStore
@@ -179,15 +179,7 @@ def postgres_store(
 def main() -> None:
     with sqlite_store() as (store, insert):
         bench("sqlite", store, insert)
-    admin = os.environ.get("LAGWATCH_PG_ADMIN_DSN")
-    if not admin:
-        import subprocess
-
-        out = subprocess.run([str(Path(__file__).resolve().parent.parent / "devstack" / "env")],
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
-        for line in out.splitlines():
-            if line.startswith("export LAGWATCH_PG_ADMIN_DSN="):
-                admin = line.split("=", 1)[1].strip("'")
+    admin = devstack_env().get("LAGWATCH_PG_ADMIN_DSN")
     assert admin, "no PostgreSQL: run devstack/up"
     with postgres_store(admin) as (store, insert):
         bench("postgres", store, insert)

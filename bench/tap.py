@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collectors.tap import Change
 from collectors.tap.postgres import PostgresTap, replication_dsn
+from lagwatch.devstack import devstack_env
 
 COMMIT_AT = re.compile(r"^COMMIT \d+ \(at (.+)\)$")
 
@@ -246,8 +246,8 @@ def main() -> int:
     parser.add_argument("--commits", type=int, default=400)
     parser.add_argument("--probe-seconds", type=float, default=10.0)
     args = parser.parse_args()
-    dsn = os.environ["LAGWATCH_PG_ADMIN_DSN"]
-    pg_bin = os.environ["LAGWATCH_PG_BIN"]
+    env = devstack_env()
+    dsn, pg_bin = env["LAGWATCH_PG_ADMIN_DSN"], env["LAGWATCH_PG_BIN"]
     schema = f"lwbench_{uuid.uuid4().hex[:8]}"
     table = sql.SQL("{}.t").format(sql.Identifier(schema))
     with psycopg.connect(dsn, autocommit=True) as conn:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,8 +147,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if config.dashboard.login.secrets_file:  # Streamlit's OIDC login reads [auth] from here
         command += ["--secrets.files", str(Path(config.dashboard.login.secrets_file).resolve())]
     command += ["--", "--config", str(Path(args.config).resolve())]
-    return subprocess.call(
-        command, env={**os.environ, "LAGWATCH_CONFIG": str(Path(args.config).resolve())}
+    # Become Streamlit rather than wait for it: a signal to this process (Ctrl-C, SIGTERM from a
+    # supervisor or the demo) then reaches the server itself instead of orphaning it.
+    sys.stdout.flush()
+    os.execve(
+        sys.executable, command, {**os.environ, "LAGWATCH_CONFIG": str(Path(args.config).resolve())}
     )
 
 
@@ -227,13 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "demo", "run lagwatch on this machine's devstack with a live demo pipeline", cmd_demo
     )
-    p.add_argument("--no-dashboard", action="store_true", help="collect only, no UI")
-    p.add_argument(
-        "--duration",
-        type=float,
-        default=0,
-        help="stop after this many seconds (0: run until Ctrl-C)",
-    )
+    from lagwatch.demo import add_arguments
+
+    add_arguments(p)
     from lagwatch.cli_alerts import add_alert_commands
 
     add_alert_commands(sub)

@@ -9,29 +9,17 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
+from lagwatch.devstack import devstack_env as devstack_env_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _devstack_env() -> dict[str, str]:
-    out = subprocess.run(
-        [str(ROOT / "devstack" / "env")], check=True, capture_output=True, text=True
-    ).stdout
-    env: dict[str, str] = {}
-    for line in out.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        if value.startswith("'") and value.endswith("'"):
-            value = value[1:-1].replace("'\\''", "'")
-        env[key] = value
-    return env
-
-
-_ENV = {**_devstack_env(), **{k: v for k, v in os.environ.items() if k.startswith("LAGWATCH_")}}
+_ENV = devstack_env_settings()
 # Configs written by tests say ${LAGWATCH_…}: make the settings visible to this
 # process and its children, as `eval "$(devstack/env)"` would.
 for _key, _value in _ENV.items():

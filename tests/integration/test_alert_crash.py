@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from alerts.outbox import HISTORY, OUTBOX
 from store.sqlite import SqliteStore
+from tests.daemon_run import start_daemon
 from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "lagwatch", "run", "-c", str(config)],
-        cwd=ROOT,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def wait(what: str, check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]

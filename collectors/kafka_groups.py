@@ -1,0 +1,181 @@
+"""Kafka group evaluation: each cycle's lag, time lag and verdict per partition and group.
+
+Reads a ClusterView (what ``kafka_offsets`` read), the exact record timestamps
+found this cycle and the log-end estimate, updates the state in
+``kafka_track`` and returns the samples built by ``kafka_series``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from collectors.kafka_offsets import REBALANCING, TP, ClusterView, GroupView
+from collectors.kafka_series import (
+    Judgement,
+    cluster_series,
+    group_series,
+    partition_labels,
+    partition_series,
+)
+from collectors.kafka_timelag import Found, LagMethod, NoRecord, TimeLag
+from collectors.kafka_track import GroupTrack, PartitionTrack
+from collectors.kafka_verdict import (
+    PartitionFacts,
+    Thresholds,
+    Verdict,
+    evaluate_group,
+    evaluate_partition,
+    messages_text,
+)
+from store import Sample
+
+Estimate = Callable[[TP, int, float], TimeLag]
+
+HELD = " (held while the group rebalances)"
+
+
+def start_offset(committed: int | None, earliest: int) -> int | None:
+    """Return the first offset still to read: the commit, or the log start if that was deleted."""
+    return None if committed is None else max(committed, earliest)
+
+
+class GroupEvaluator:
+    """Turns each cycle's ClusterView into samples, remembering what the verdicts need."""
+
+    def __init__(
+        self, cluster: str, window: float, thresholds: Thresholds, empty_group_expiry: float
+    ) -> None:
+        self.cluster = cluster
+        self.window = window
+        self.thresholds = thresholds
+        self.empty_group_expiry = empty_group_expiry
+        self.groups: dict[str, GroupTrack] = {}
+
+    def samples(
+        self, view: ClusterView, exact: Mapping[tuple[TP, int], Found], estimate: Estimate
+    ) -> list[Sample]:
+        """Return every sample of one cycle: cluster, topics, partitions, groups."""
+        now = view.taken_at
+        for gone in [g for g in self.groups if g not in view.groups]:
+            del self.groups[gone]
+        out: list[Sample] = []
+        reported = 0
+        for group in view.groups.values():
+            track = self.groups.setdefault(group.group_id, GroupTrack(now))
+            if track.expired(group, now, self.empty_group_expiry):
+                continue
+            reported += 1
+            self._group(out, view, group, track, exact, estimate)
+        cluster_series(out, self.cluster, view, reported)
+        return out
+
+    def _group(
+        self,
+        out: list[Sample],
+        view: ClusterView,
+        group: GroupView,
+        track: GroupTrack,
+        exact: Mapping[tuple[TP, int], Found],
+        estimate: Estimate,
+    ) -> None:
+        now = view.taken_at
+        gid = group.group_id
+        labels = (("cluster", self.cluster), ("group", gid))
+        out.append(Sample("lagwatch_kafka_group_state", labels, group.state, now))
+        if group.members is not None:
+            out.append(Sample("lagwatch_kafka_group_members", labels, group.members, now))
+
+        if group.committed is None:
+            # The commit fetch failed: every partition we know of is unknown, nothing is judged.
+            failure = "; ".join(group.errors)
+            for tp in sorted(set(track.partitions) | set(group.assigned)):
+                plabels = partition_labels(self.cluster, gid, tp)
+                out.append(Sample("lagwatch_kafka_partition_unknown", plabels, 1, now, failure))
+            out.append(Sample("lagwatch_kafka_group_unknown", labels, 1, now, failure))
+            return
+
+        held = group.state in REBALANCING
+        judged: dict[TP, Judgement] = {}
+        unknown: dict[TP, str] = {}
+        for tp in sorted(group.partitions()):
+            plabels = partition_labels(self.cluster, gid, tp)
+            problem = group.partition_errors.get(tp) or view.offset_errors.get(tp)
+            end, earliest = view.log_end.get(tp), view.earliest.get(tp)
+            if problem is not None or end is None or earliest is None:
+                unknown[tp] = problem or "offsets not returned"
+                out.append(Sample("lagwatch_kafka_partition_unknown", plabels, 1, now, unknown[tp]))
+                continue
+            committed = group.committed.get(tp)
+            ptrack = track.partitions.get(tp)
+            if ptrack is None:
+                ptrack = track.partitions[tp] = PartitionTrack(now)
+            time_lag, lag = self._time_lag(tp, committed, end, earliest, exact, estimate, now)
+            ptrack.observe(now, committed, end, bool(lag), self.window)
+            if not held or ptrack.verdict is None:
+                ptrack.verdict = self._judge(
+                    ptrack, tp in group.assigned, earliest, lag, time_lag, now
+                )
+            judged[tp] = Judgement(lag, time_lag, ptrack.verdict)
+            partition_series(out, plabels, committed, earliest, judged[tp], now)
+        for tp in [tp for tp in track.partitions if tp not in judged]:
+            del track.partitions[tp]
+
+        verdict = evaluate_group(
+            {tp: j.verdict for tp, j in judged.items()}, {tp: j.lag for tp, j in judged.items()}
+        )
+        if held:
+            verdict = Verdict(verdict.status, verdict.rule, verdict.explanation + HELD)
+        problems = list(group.errors) + [
+            f"{t}[{p}]: {text}" for (t, p), text in sorted(unknown.items())
+        ]
+        group_series(out, labels, judged, unknown, verdict, problems, now)
+
+    @staticmethod
+    def _time_lag(
+        tp: TP,
+        committed: int | None,
+        end: int,
+        earliest: int,
+        exact: Mapping[tuple[TP, int], Found],
+        estimate: Estimate,
+        now: float,
+    ) -> tuple[TimeLag, int | None]:
+        """Return the partition's time lag and its lag in messages."""
+        start = start_offset(committed, earliest)
+        if start is None:
+            return TimeLag(None, LagMethod.UNAVAILABLE, "no committed offset"), None
+        lag = max(0, end - start)
+        if lag == 0:
+            return TimeLag(0.0, LagMethod.NONE), 0
+        found = exact.get((tp, start))
+        if isinstance(found, NoRecord):
+            markers = f"{messages_text(lag)} left hold only transaction markers"
+            return TimeLag(0.0, LagMethod.NONE, markers), 0
+        if found is not None:
+            return TimeLag(max(0.0, now - found), LagMethod.EXACT), lag
+        return estimate(tp, start, now), lag
+
+    def _judge(
+        self,
+        ptrack: PartitionTrack,
+        assigned: bool,
+        earliest: int,
+        lag: int | None,
+        time_lag: TimeLag,
+        now: float,
+    ) -> Verdict:
+        facts = PartitionFacts(
+            now=now,
+            window=self.window,
+            history=tuple(ptrack.points),
+            watched_since=ptrack.watched_since,
+            committed_since=ptrack.committed_since,
+            waiting_since=ptrack.waiting_since,
+            lagging_since=ptrack.lagging_since,
+            earliest=earliest,
+            assigned=assigned,
+            lag_seconds=time_lag.seconds,
+            lag=lag,
+            thresholds=self.thresholds,
+        )
+        return evaluate_partition(facts)

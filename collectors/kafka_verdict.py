@@ -1,0 +1,346 @@
+"""Kafka consumer verdicts: small pure rules over a time window of one partition's offsets.
+
+Every rule looks at the same ``PartitionFacts`` and either fires with a
+``Verdict`` or returns None. ``evaluate_partition`` runs them all and keeps
+the worst; ``evaluate_group`` keeps the worst partition. Nothing here talks to
+Kafka or keeps state: the collector builds the facts, these functions judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from store.types import format_duration
+
+
+class Status(IntEnum):
+    """Verdicts ordered from least to most bad; the value is what the status series holds."""
+
+    OK = 0
+    WARN = 1
+    ERR = 2
+    STOP = 3
+    STALL = 4
+    REWIND = 5
+
+
+Point = tuple[float, int | None, int]
+"""One observation of a partition: (when, the group's committed offset or None, the log end).
+
+Plain tuples of numbers, which the garbage collector stops tracking: a
+collector keeps some hundred thousand of them.
+"""
+
+
+def lag_at(point: Point) -> int | None:
+    """Return the messages waiting at one observation (None without a committed offset)."""
+    _, committed, log_end = point
+    return None if committed is None else max(0, log_end - committed)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Optional limits that turn a moving but far-behind partition into WARN or ERR."""
+
+    warn_lag_seconds: float | None = None
+    err_lag_seconds: float | None = None
+    warn_lag_messages: float | None = None
+    err_lag_messages: float | None = None
+
+
+NO_THRESHOLDS = Thresholds()
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionFacts:
+    """What the rules may look at for one partition of one group.
+
+    ``history`` is oldest first and ends with the current observation; it
+    covers at least the window when the partition has been watched that long.
+    ``waiting_since`` is when the current run of "same committed offset and
+    messages waiting" began (None when nothing waits); ``committed_since`` is
+    when the committed offset last changed (or was first seen);
+    ``lagging_since`` is when messages last started to wait at all (None: caught up now).
+    ``lag`` is the messages waiting now when the collector knows better than
+    the offsets (0 when only transaction markers remain); ``lag_seconds`` is
+    the time lag, if known.
+    """
+
+    now: float
+    window: float
+    history: Sequence[Point]
+    watched_since: float
+    committed_since: float
+    waiting_since: float | None
+    lagging_since: float | None
+    earliest: int
+    assigned: bool
+    lag_seconds: float | None = None
+    lag: int | None = None
+    thresholds: Thresholds = NO_THRESHOLDS
+
+    @property
+    def committed(self) -> int | None:
+        return self.history[-1][1]
+
+    @property
+    def messages_waiting(self) -> int | None:
+        return lag_at(self.history[-1]) if self.lag is None else self.lag
+
+    def in_window(self) -> Sequence[Point]:
+        """Return the observations of the last window, plus the one just before it."""
+        start = self.now - self.window
+        points = self.history
+        i = len(points) - 1
+        while i > 0 and points[i][0] > start:
+            i -= 1
+        return points[i:]
+
+    @property
+    def full_window(self) -> bool:
+        return self.now - self.watched_since >= self.window
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A status, the rule that gave it, and one line a person can act on."""
+
+    status: Status
+    rule: str
+    explanation: str
+
+    @property
+    def note(self) -> str:
+        return f"{STATUS_NAMES[self.status]} ({self.rule}): {self.explanation}"
+
+
+# Enum .name is slow and this runs for every partition every cycle.
+STATUS_NAMES = {s: s.name for s in Status}
+
+
+# -- wording -------------------------------------------------------------------
+
+
+def messages_text(count: int) -> str:
+    return f"{count:,} message" + ("" if count == 1 else "s")
+
+
+def _wait_text(count: int) -> str:
+    return messages_text(count) + (" waits" if count == 1 else " wait")
+
+
+# -- the rules -------------------------------------------------------------------
+
+
+def rule_rewind(f: PartitionFacts) -> Verdict | None:
+    """REWIND: the committed offset went back within the window and has not yet passed where it was."""
+    peak: int | None = None
+    drop: tuple[int, int, float] | None = None
+    for ts, committed, _ in f.in_window():
+        if committed is None:
+            continue
+        if peak is not None and committed < peak and (drop is None or committed < drop[1]):
+            drop = (peak, committed, ts)
+        peak = committed if peak is None else max(peak, committed)
+    current = f.committed
+    if drop is None or current is None or current >= drop[0]:
+        return None
+    before, after, _ = drop
+    return Verdict(
+        Status.REWIND,
+        "rewind",
+        f"committed offset moved back from {before:,} to {after:,} "
+        f"{format_duration(f.now - drop[2])} ago; {messages_text(before - current)} "
+        "left to re-read before it is back",
+    )
+
+
+def _stuck_for(f: PartitionFacts) -> float | None:
+    """Return how long messages have waited on an unchanged commit, if for a full window."""
+    if f.waiting_since is None or not f.messages_waiting:
+        return None
+    stuck = f.now - f.waiting_since
+    return stuck if stuck >= f.window else None
+
+
+def rule_stop(f: PartitionFacts) -> Verdict | None:
+    """STOP: messages wait, the commit has not moved for a full window and no consumer owns the partition."""
+    if f.assigned or f.committed is None or _stuck_for(f) is None:
+        return None
+    waiting = f.messages_waiting or 0
+    return Verdict(
+        Status.STOP,
+        "stop",
+        f"no commit for {format_duration(f.now - f.committed_since)} while {_wait_text(waiting)} "
+        "and no consumer is assigned",
+    )
+
+
+def rule_stall(f: PartitionFacts) -> Verdict | None:
+    """STALL: a consumer owns the partition, yet its commit has not moved for a full window while messages wait."""
+    if not f.assigned:
+        return None
+    if f.committed is None:
+        # Assigned but never committed: stuck if messages arrived over a whole window.
+        if not f.full_window:
+            return None
+        arrived = f.history[-1][2] - f.in_window()[0][2]
+        if arrived <= 0:
+            return None
+        return Verdict(
+            Status.STALL,
+            "stall",
+            f"assigned for {format_duration(f.now - f.watched_since)} without any commit "
+            f"while {messages_text(arrived)} arrived",
+        )
+    if _stuck_for(f) is None:
+        return None
+    waiting = f.messages_waiting or 0
+    return Verdict(
+        Status.STALL,
+        "stall",
+        f"a consumer is assigned but has not committed for "
+        f"{format_duration(f.now - f.committed_since)} while {_wait_text(waiting)}",
+    )
+
+
+def rule_deleted_unread(f: PartitionFacts) -> Verdict | None:
+    """ERR: the committed offset is below the earliest offset, so data was deleted before it was read."""
+    committed = f.committed
+    if committed is None or committed >= f.earliest:
+        return None
+    return Verdict(
+        Status.ERR,
+        "deleted-unread",
+        f"committed offset {committed:,} is below the earliest offset {f.earliest:,}: "
+        f"{messages_text(f.earliest - committed)} were deleted before this group read them",
+    )
+
+
+def _over(value: float | None, limit: float | None) -> bool:
+    return value is not None and limit is not None and value >= limit
+
+
+def _threshold(
+    f: PartitionFacts, status: Status, seconds: float | None, messages: float | None
+) -> Verdict | None:
+    waiting = f.messages_waiting
+    if _over(f.lag_seconds, seconds):
+        assert f.lag_seconds is not None and seconds is not None
+        return Verdict(
+            status,
+            f"lag-seconds-{status.name.lower()}",
+            f"{format_duration(f.lag_seconds)} behind, limit {format_duration(seconds)}",
+        )
+    if waiting is not None and _over(waiting, messages):
+        assert messages is not None
+        return Verdict(
+            status,
+            f"lag-messages-{status.name.lower()}",
+            f"{_wait_text(waiting)}, limit {int(messages):,}",
+        )
+    return None
+
+
+def rule_threshold_err(f: PartitionFacts) -> Verdict | None:
+    """ERR: lag is at or past an err_* threshold."""
+    t = f.thresholds
+    return _threshold(f, Status.ERR, t.err_lag_seconds, t.err_lag_messages)
+
+
+def rule_threshold_warn(f: PartitionFacts) -> Verdict | None:
+    """WARN: lag is at or past a warn_* threshold."""
+    t = f.thresholds
+    return _threshold(f, Status.WARN, t.warn_lag_seconds, t.warn_lag_messages)
+
+
+# A consumer counts as falling behind when, over a full window, its lag grew by
+# more than this share of what arrived: a steady consumer's batching wobble
+# stays well below it, one that reads at 90 % of the produce rate does not.
+FALLING_BEHIND_SHARE = 0.1
+
+
+def rule_falling_behind(f: PartitionFacts) -> Verdict | None:
+    """WARN: over a full window the consumer commits but never catches up and the lag grows."""
+    if not f.full_window or f.lagging_since is None or f.lagging_since > f.now - f.window:
+        return None
+    points = f.in_window()
+    (first_ts, first_committed, first_end), (last_ts, last_committed, last_end) = (
+        points[0],
+        points[-1],
+    )
+    if first_committed is None or last_committed is None:
+        return None
+    first_lag, last_lag = max(0, first_end - first_committed), max(0, last_end - last_committed)
+    arrived = last_end - first_end
+    consumed = last_committed - first_committed
+    if consumed <= 0 or arrived <= 0 or last_lag - first_lag <= FALLING_BEHIND_SHARE * arrived:
+        return None
+    return Verdict(
+        Status.WARN,
+        "falling-behind",
+        f"lag grew from {first_lag:,} to {last_lag:,} in {format_duration(last_ts - first_ts)}: "
+        f"{consumed:,} consumed while {arrived:,} arrived",
+    )
+
+
+Rule = Callable[[PartitionFacts], "Verdict | None"]
+
+# The order breaks ties between rules giving the same status: the first wins.
+RULES: tuple[Rule, ...] = (
+    rule_rewind,
+    rule_stall,
+    rule_stop,
+    rule_deleted_unread,
+    rule_threshold_err,
+    rule_falling_behind,
+    rule_threshold_warn,
+)
+
+
+def _ok(f: PartitionFacts) -> Verdict:
+    waiting = f.messages_waiting
+    if f.committed is None:
+        return Verdict(Status.OK, "ok", "no committed offset yet; lag is not counted")
+    if not waiting:
+        return Verdict(Status.OK, "ok", "caught up")
+    if not f.full_window:
+        return Verdict(
+            Status.OK,
+            "ok",
+            f"{_wait_text(waiting)}; watched for {format_duration(f.now - f.watched_since)} "
+            f"of the {format_duration(f.window)} window",
+        )
+    return Verdict(Status.OK, "ok", f"{_wait_text(waiting)} and the consumer is keeping up")
+
+
+def evaluate_partition(f: PartitionFacts, rules: Sequence[Rule] = RULES) -> Verdict:
+    """Return the worst verdict any rule gives, or OK with a short reason."""
+    worst: Verdict | None = None
+    for rule in rules:
+        verdict = rule(f)
+        if verdict is not None and (worst is None or verdict.status > worst.status):
+            worst = verdict
+    return worst if worst is not None else _ok(f)
+
+
+def evaluate_group(
+    partitions: Mapping[tuple[str, int], Verdict], lags: Mapping[tuple[str, int], int | None]
+) -> Verdict:
+    """Return the group's verdict: its worst partition's (most lag among equals), naming that partition."""
+    if not partitions:
+        return Verdict(Status.OK, "ok", "no partitions assigned or committed")
+    key = max(partitions, key=lambda k: (partitions[k].status, lags.get(k) or 0))
+    worst = partitions[key]
+    if worst.status == Status.OK:
+        lagging = sum(1 for k in partitions if lags.get(k))
+        if not lagging:
+            every = "the partition" if len(partitions) == 1 else f"all {len(partitions)} partitions"
+            return Verdict(Status.OK, "ok", f"{every} caught up")
+        text = f"{key[0]}[{key[1]}]: {worst.explanation} ({lagging} of {len(partitions)} partitions lag)"
+        return Verdict(Status.OK, "ok", text)
+    same = sum(1 for v in partitions.values() if v.status == worst.status)
+    more = f" (and {same - 1} more {worst.status.name})" if same > 1 else ""
+    return Verdict(worst.status, worst.rule, f"{key[0]}[{key[1]}]: {worst.explanation}{more}")

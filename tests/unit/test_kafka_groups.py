@@ -1,0 +1,156 @@
+"""Group evaluation over what the offset reader returns: unknown parts, rebalances, sample shapes."""
+
+from __future__ import annotations
+
+from collectors.kafka_groups import GroupEvaluator
+from collectors.kafka_offsets import EMPTY, ClusterView, GroupView
+from collectors.kafka_timelag import EndOffsetHistory
+from collectors.kafka_track import SLICES_PER_WINDOW, PartitionTrack
+from collectors.kafka_verdict import Status, Thresholds
+from store import Sample
+
+STABLE, REBALANCING = 3, 1
+
+
+def view(
+    now: float, groups: list[GroupView], ends: dict, errors: dict | None = None
+) -> ClusterView:
+    return ClusterView(
+        taken_at=now,
+        brokers=1,
+        groups={g.group_id: g for g in groups},
+        log_end=dict(ends),
+        earliest=dict.fromkeys(ends, 0),
+        offset_errors=errors or {},
+        compacted={t: False for t, _ in ends},
+        listing_errors=[],
+    )
+
+
+def pick(samples: list[Sample], name: str, **labels: object) -> list[Sample]:
+    want = {k: str(v) for k, v in labels.items()}
+    return [
+        s
+        for s in samples
+        if s.name == name and all(s.label_dict.get(k) == v for k, v in want.items())
+    ]
+
+
+def run(evaluator: GroupEvaluator, cluster: ClusterView) -> list[Sample]:
+    return evaluator.samples(cluster, {}, EndOffsetHistory(3600).estimate)
+
+
+def test_unknown_parts_are_flagged_and_never_given_a_number() -> None:
+    # Given one group whose commits could not be read, and one whose partition 1 has no leader
+    broken = GroupView(
+        "billing", EMPTY, 0, errors=["cannot read committed offsets: Coordinator not available"]
+    )
+    partial = GroupView(
+        "search", EMPTY, 0, committed={("orders", 0): 90, ("orders", 1): 10, ("audit", 0): 5}
+    )
+    healthy = GroupView("fraud", EMPTY, 0, committed={("orders", 0): 100})
+    ends = {("orders", 0): 100, ("audit", 0): 7}
+    errors = {("orders", 1): "cannot list offsets of orders[1]: Broker: Leader not available"}
+    samples = run(
+        GroupEvaluator("main", 600, Thresholds(), 86400),
+        view(1000.0, [broken, partial, healthy], ends, errors),
+    )
+
+    # Then the broken group is unknown, with the error, and has no status or lag
+    flag = pick(samples, "lagwatch_kafka_group_unknown", group="billing")
+    assert flag[0].value == 1 and "Coordinator not available" in (flag[0].note or "")
+    assert not pick(samples, "lagwatch_kafka_group_status", group="billing")
+    assert not pick(samples, "lagwatch_kafka_group_lag_messages", group="billing")
+
+    # The partial group reports what it knows and nothing that would miss a partition
+    unknown = pick(
+        samples, "lagwatch_kafka_partition_unknown", group="search", topic="orders", partition=1
+    )
+    assert unknown[0].value == 1 and "Leader not available" in (unknown[0].note or "")
+    assert not pick(
+        samples,
+        "lagwatch_kafka_partition_lag_messages",
+        group="search",
+        topic="orders",
+        partition=1,
+    )
+    assert (
+        pick(
+            samples,
+            "lagwatch_kafka_partition_lag_messages",
+            group="search",
+            topic="orders",
+            partition=0,
+        )[0].value
+        == 10
+    )
+    assert not pick(
+        samples, "lagwatch_kafka_group_topic_lag_messages", group="search", topic="orders"
+    )
+    assert (
+        pick(samples, "lagwatch_kafka_group_topic_lag_messages", group="search", topic="audit")[
+            0
+        ].value
+        == 2
+    )
+    assert not pick(samples, "lagwatch_kafka_group_lag_messages", group="search")
+    status = pick(samples, "lagwatch_kafka_group_status", group="search")[0]
+    assert "1 partition(s) unknown" in (status.note or "")
+    assert pick(samples, "lagwatch_kafka_group_unknown", group="search")[0].value == 1
+
+    # And the healthy group is reported in full
+    assert pick(samples, "lagwatch_kafka_group_lag_messages", group="fraud")[0].value == 0
+    assert pick(samples, "lagwatch_kafka_group_unknown", group="fraud")[0].value == 0
+
+
+def test_a_rebalancing_group_keeps_its_last_verdict() -> None:
+    # Given a stuck consumer judged STALL after a full window
+    evaluator = GroupEvaluator("main", 60, Thresholds(), 86400)
+    tp = ("orders", 0)
+    for t in range(0, 71, 10):
+        group = GroupView("search", STABLE, members=1, assigned={tp: "c1"}, committed={tp: 5})
+        samples = run(evaluator, view(float(t), [group], {tp: 10 + t}))
+    assert pick(samples, "lagwatch_kafka_group_status", group="search")[0].value == Status.STALL
+
+    # When the group rebalances (nobody assigned for a moment)
+    group = GroupView("search", REBALANCING, members=1, committed={tp: 5})
+    samples = run(evaluator, view(80.0, [group], {tp: 90}))
+
+    # Then it keeps STALL, saying it is held, rather than flipping to STOP
+    status = pick(samples, "lagwatch_kafka_group_status", group="search")[0]
+    assert status.value == Status.STALL and "held while the group rebalances" in (status.note or "")
+
+    # And once the rebalance ends with nobody assigned, the verdict moves on
+    group = GroupView("search", EMPTY, committed={tp: 5})
+    samples = run(evaluator, view(90.0, [group], {tp: 100}))
+    assert pick(samples, "lagwatch_kafka_group_status", group="search")[0].value == Status.STOP
+
+
+def test_every_partition_series_has_the_four_bounded_labels() -> None:
+    group = GroupView("search", EMPTY, committed={("orders", 0): 1})
+    samples = run(
+        GroupEvaluator("main", 600, Thresholds(), 86400), view(5.0, [group], {("orders", 0): 3})
+    )
+    for sample in samples:
+        per_topic = (
+            "lagwatch_kafka_partition_log_end_offset",
+            "lagwatch_kafka_partition_earliest_offset",
+        )
+        if sample.name.startswith("lagwatch_kafka_partition_") and sample.name not in per_topic:
+            assert set(sample.label_dict) == {"cluster", "group", "topic", "partition"}, sample
+
+
+def test_a_partition_keeps_a_bounded_window_that_still_shows_every_rewind() -> None:
+    # Given one observation a second for 20 minutes with a 10 minute window, and one rewind
+    track = PartitionTrack(0.0)
+    for t in range(1200):
+        committed = t * 10 if t != 1100 else 5
+        track.observe(float(t), committed, t * 10 + 50, True, 600)
+    # Then the window holds about one point per slice, spans the window, and kept the drop
+    assert len(track.points) <= SLICES_PER_WINDOW + 4
+    times = [ts for ts, _, _ in track.points]
+    committed = [c for _, c, _ in track.points]
+    assert times[0] <= 1199 - 600 < times[1]
+    assert times[-1] == 1199
+    assert 5 in committed
+    assert 10990 in committed, "the peak before the drop is kept"
