@@ -143,6 +143,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", host, "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        # Streamlit runs a full gc.collect() after every script run, holding the GIL while it
+        # walks every object the data cache keeps (a few hundred ms with 2,000 series), and the
+        # page waits on it; Python's own generational collection still runs as usual.
+        "--runner.postScriptGC", "false",
+        # Streamlit's source watcher re-resolves the path of every imported module after every
+        # run on the server's event loop; a dashboard reloads on restart, not on file save.
+        "--server.fileWatcherType", "none",
     ]  # fmt: skip
     if config.dashboard.login.secrets_file:  # Streamlit's OIDC login reads [auth] from here
         command += ["--secrets.files", str(Path(config.dashboard.login.secrets_file).resolve())]
