@@ -180,6 +180,18 @@ def produce_every(stop: threading.Event, producer: Producer, topic: str, seconds
     producer.flush(10)
 
 
+def commit_each(consumer: Consumer, count: int, after: Any = None) -> None:
+    """Read and commit ``count`` messages one by one, calling ``after()`` after each."""
+    seen = 0
+    while seen < count:
+        message = consumer.poll(1.0)
+        if message is not None and not message.error():
+            seen += 1
+            consumer.commit(message=message, asynchronous=False)
+            if after is not None:
+                after()
+
+
 def last_message(consumer: Consumer, timeout: float) -> Message | None:
     message = consumer.poll(timeout)
     return None if message is None or message.error() else message

@@ -14,6 +14,7 @@ from store import Store, StoreConfig, open_store
 from tests.integration.kafka_lag_helpers import (
     KafkaScratch,
     background,
+    commit_each,
     find,
     kafka_scratch,  # noqa: F401 - the kafka fixture
     produce_every,
@@ -46,13 +47,7 @@ def test_a_restarted_collector_says_stop_within_the_rest_of_the_window(
     with background(produce_every, kafka.producer(), topic, 0.5):
         consumer = kafka.consumer(group)
         consumer.subscribe([topic])
-        seen = 0
-        while seen < 5:
-            message = consumer.poll(1.0)
-            if message is not None and not message.error():
-                seen += 1
-                consumer.commit(message=message, asynchronous=False)
-                runner.run(first)
+        commit_each(consumer, 5, lambda: runner.run(first))
         # When the consumer stops, lagwatch watches part of the window, then restarts
         consumer.close()
         stopped = time.time()
