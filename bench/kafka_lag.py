@@ -27,6 +27,11 @@ Measured in the same run, against the same broker and the same groups:
   (every thread: Python and librdkafka's). The child's peak resident set size
   (ru_maxrss of the process that ran the cycles: interpreter, libraries,
   librdkafka buffers and lagwatch state) is reported as is.
+- the same collector without exact timestamps but with a store, so that it
+  yields its state records (``kafka.state``) every cycle as the daemon's does:
+  its steady cycle next to the one without state, the records' JSON size per
+  cycle, and the time to write them to a SQLite store (the runner's
+  ``put_records``, outside the cycle).
 """
 
 from __future__ import annotations
@@ -168,9 +173,13 @@ def run_tool(env: dict[str, str]) -> tuple[float, float, int]:
     return elapsed, cpu, rows
 
 
-def cycles(bootstrap: str, exact: bool, count: int) -> None:
+def cycles(bootstrap: str, exact: bool, count: int, state: bool = False) -> None:
     """(Child process) run ``count`` collection cycles; print timings and peak RSS as JSON."""
+    import tempfile
+
     from collectors.kafka import KafkaCluster, KafkaCollector
+    from store import Record, Sample
+    from store.sqlite import SqliteStore
 
     # A window of a few cycles, so the steady cycles judge full windows of history.
     config = KafkaCluster.model_validate(
@@ -183,20 +192,33 @@ def cycles(bootstrap: str, exact: bool, count: int) -> None:
             "window": "8s",
         }
     )
-    collector = KafkaCollector(config)
-    times, cpus, sizes = [], [], []
+    scratch = tempfile.TemporaryDirectory()
+    store = SqliteStore(f"{scratch.name}/state.db") if state else None
+    collector = KafkaCollector(config, store=store)
+    times, cpus, sizes, writes, state_bytes, state_records = [], [], [], [], [], []
     for _ in range(count):
         t0, c0 = time.perf_counter(), time.process_time()
-        samples = list(collector.collect())
+        found = list(collector.collect())
         times.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)  # all threads: Python and librdkafka
+        samples = [s for s in found if isinstance(s, Sample)]
+        records = [r for r in found if isinstance(r, Record)]
         sizes.append(len(samples))
+        if store is not None:
+            t0 = time.perf_counter()
+            store.put_records(records)
+            writes.append(time.perf_counter() - t0)
+            state_bytes.append(sum(len(json.dumps(r.body)) for r in records))
+            state_records.append(len(records))
     groups = sum(1 for s in samples if s.name == "lagwatch_kafka_group_status")
     partitions = sum(1 for s in samples if s.name == "lagwatch_kafka_partition_status")
     exact_lags = sum(
         1 for s in samples if s.name == "lagwatch_kafka_partition_lag_method" and s.value == 1
     )
     collector.close()
+    if store is not None:
+        store.close()
+    scratch.cleanup()
     print(
         json.dumps(
             {
@@ -208,18 +230,21 @@ def cycles(bootstrap: str, exact: bool, count: int) -> None:
                 "exact": exact_lags,
                 "fetched": collector.timestamps.fetched,
                 "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "writes": writes,
+                "state_bytes": state_bytes,
+                "state_records": state_records,
             }
         )
     )
 
 
-def child(exact: bool, env: dict[str, str]) -> dict:
+def child(variant: str, env: dict[str, str]) -> dict:
     bootstrap = env["LAGWATCH_KAFKA_BOOTSTRAP"]
     cmd = [
         sys.executable,
         __file__,
         "--child",
-        "exact" if exact else "plain",
+        variant,
         "--bootstrap",
         bootstrap,
     ]
@@ -239,7 +264,7 @@ def main() -> None:
         "--cleanup", action="store_true", help="only delete the bench topics and groups"
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench topics and groups")
-    parser.add_argument("--child", choices=["plain", "exact"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["plain", "exact", "state"], help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument(
         "--cycles", type=int, default=20, help="cycles per collector variant (default 20)"
@@ -247,7 +272,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         # The child imports only what a collector needs, so its RSS is the collector's.
-        cycles(args.bootstrap, args.child == "exact", args.cycles)
+        cycles(args.bootstrap, args.child == "exact", args.cycles, args.child == "state")
         return
     from lagwatch.devstack import devstack_env
 
@@ -262,8 +287,9 @@ def main() -> None:
     print(f"setup: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     try:
         tool, tool_cpu, tool_rows = run_tool(env)
-        plain = child(False, env)
-        exact = child(True, env)
+        plain = child("plain", env)
+        exact = child("exact", env)
+        kept = child("state", env)
         tool_again, tool_cpu_again, _ = run_tool(env)
     finally:
         if not args.keep:
@@ -277,14 +303,30 @@ def main() -> None:
     emit("partitions_watched", plain["partitions"], "partitions")
     emit("samples_per_cycle", plain["samples"], "samples")
     for name, result in (("", plain), ("_exact", exact)):
-        first, steady = (
-            result["times"][0],
-            statistics.median(result["times"][len(result["times"]) // 2 :]),
-        )
+        first, steady = result["times"][0], steady_of(result["times"])
         emit(f"cycle{name}_first_seconds", first, "s", TOOL, first / tool)
         emit(f"cycle{name}_steady_seconds", steady, "s", TOOL, steady / tool)
-        cpu = statistics.median(result["cpus"][len(result["cpus"]) // 2 :])
+        cpu = steady_of(result["cpus"])
         emit(f"cycle{name}_steady_cpu_seconds", cpu, "s", f"{TOOL} CPU", cpu / tool_cpu)
+    plain_steady = steady_of(plain["times"])
+    kept_steady = steady_of(kept["times"])
+    emit(
+        "cycle_state_steady_seconds",
+        kept_steady,
+        "s",
+        "steady cycle without state records",
+        kept_steady / plain_steady,
+    )
+    write = steady_of(kept["writes"])
+    emit(
+        "state_write_seconds",
+        write,
+        "s",
+        "steady cycle without state records",
+        write / plain_steady,
+    )
+    emit("state_bytes_per_cycle", steady_of(kept["state_bytes"]), "bytes", "JSON of the records")
+    emit("state_records_per_cycle", steady_of(kept["state_records"]), "records")
     emit("exact_time_lags", exact["exact"], "partitions", "partitions with lag (exact method)")
     emit("exact_records_read", exact["fetched"], "records")
     limit = 300 * 1024 * 1024
@@ -296,6 +338,11 @@ def main() -> None:
             "target 300 MB",
             result["maxrss"] / limit,
         )
+
+
+def steady_of(values: list[float]) -> float:
+    """Return the median of the second half: the cycles that judge full windows."""
+    return statistics.median(values[len(values) // 2 :])
 
 
 if __name__ == "__main__":

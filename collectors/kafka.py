@@ -3,7 +3,9 @@
 One cycle: read groups, commits and log ends (``kafka_offsets``), look up the
 timestamps of the oldest unread records of lagging partitions
 (``kafka_timelag``), judge every partition over a time window
-(``kafka_verdict``) and yield the samples (``kafka_groups``).
+(``kafka_verdict``) and yield the samples (``kafka_groups``). With a store,
+it also yields the state those need as records and restores it on its first
+cycle after a restart (``kafka_state``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from collectors.base import CollectorContext, SourceUnreachable
 from collectors.kafka_groups import GroupEvaluator, start_offset
 from collectors.kafka_offsets import TP, ClusterView, OffsetReader, error_text
+from collectors.kafka_state import NAMESPACE, StateKeeper, retention
 from collectors.kafka_timelag import EndOffsetHistory, Found, RecordTimestamps
 from collectors.kafka_verdict import Thresholds
-from store import Sample
+from store import Record, Sample, Store
 from store.types import Duration
 
 
@@ -141,7 +144,9 @@ TIMESTAMP_GROUP = "lagwatch-timestamps"
 class KafkaCollector:
     """Watches the consumer groups of one Kafka cluster."""
 
-    def __init__(self, config: KafkaCluster, admin: AdminClient | None = None) -> None:
+    def __init__(
+        self, config: KafkaCluster, admin: AdminClient | None = None, store: Store | None = None
+    ) -> None:
         self.config = config
         self.name = f"kafka:{config.name}"
         self.interval = config.interval
@@ -160,8 +165,11 @@ class KafkaCollector:
         self.evaluator = GroupEvaluator(
             config.name, config.window, config.thresholds.rules(), config.empty_group_expiry
         )
+        # Without a store (lagwatch check, tests) there is nowhere to keep state: no records.
+        self.state = StateKeeper(config.name, config.window, store) if store else None
+        self.record_retention = {NAMESPACE: retention(config.window)} if store else {}
 
-    def collect(self) -> Iterable[Sample]:
+    def collect(self) -> Iterable[Sample | Record]:
         try:
             view = self.reader.read()
         except SourceUnreachable as exc:
@@ -169,13 +177,19 @@ class KafkaCollector:
                 f"kafka {self.config.name}: {exc}; check bootstrap ({self.config.bootstrap}) "
                 "and that the brokers are up"
             ) from None
+        if self.state is not None:
+            self.state.restore(self.evaluator.groups, self.history, view.taken_at)
         for tp, end in view.log_end.items():
             self.history.observe(tp, end, view.taken_at)
         self.history.forget(set(view.log_end) | set(view.offset_errors))
         exact, problem = self._exact(view)
         if problem:
             view.listing_errors.append(problem)
-        return self.evaluator.samples(view, exact, self.history.estimate)
+        samples: list[Sample | Record] = []
+        samples += self.evaluator.samples(view, exact, self.history.estimate)
+        if self.state is not None:
+            samples += self.state.records(self.evaluator.groups, self.history, view.taken_at)
+        return samples
 
     def _exact(self, view: ClusterView) -> tuple[dict[tuple[TP, int], Found], str | None]:
         """Return record timestamps at the start offset of every lagging partition (best effort)."""
@@ -207,4 +221,4 @@ class KafkaCollector:
 
 
 def build(config: KafkaCluster, context: CollectorContext) -> list[KafkaCollector]:
-    return [KafkaCollector(config)]
+    return [KafkaCollector(config, store=context.store)]

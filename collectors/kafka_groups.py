@@ -107,7 +107,8 @@ class GroupEvaluator:
                 continue
             committed = group.committed.get(tp)
             ptrack = track.partitions.get(tp)
-            if ptrack is None:
+            if ptrack is None or (ptrack.resumed and end < ptrack.points[-1][2]):
+                # New, or saved before the log went back (topic recreated): observe afresh.
                 ptrack = track.partitions[tp] = PartitionTrack(now)
             time_lag, lag = self._time_lag(tp, committed, end, earliest, exact, estimate, now)
             ptrack.observe(now, committed, end, bool(lag), self.window)

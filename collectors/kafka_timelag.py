@@ -10,6 +10,8 @@ first and last seen. The record at offset c appeared after the last time the
 end was ≤ c and no later than the first time it was > c; we interpolate inside
 that bracket. An idle producer adds no points, so it cannot stretch the
 estimate; a backlog older than the history gives a lower bound, said as such.
+The history is saved in the store (``kafka_state``) and survives a restart;
+an offset written while lagwatch was down is interpolated across the gap.
 """
 
 from __future__ import annotations
@@ -104,6 +106,18 @@ class EndOffsetHistory:
     def forget(self, keep: set[TP]) -> None:
         for tp in [tp for tp in self._rows if tp not in keep]:
             del self._rows[tp]
+
+    def snapshot(self) -> dict[TP, tuple[list[int], list[float], list[float]]]:
+        """Return every partition's (ends, first seen, last seen) lists, for saving."""
+        return {tp: (r.ends, r.first, r.last) for tp, r in self._rows.items()}
+
+    def load(self, tp: TP, ends: list[int], first: list[float], last: list[float]) -> None:
+        """Set a partition's rows from a snapshot (ends ascending); the next observation goes on from them."""
+        if any(b <= a for a, b in zip(ends, ends[1:], strict=False)):
+            raise ValueError("log-end offsets not ascending")
+        rows = _Rows(ends[0], first[0])
+        rows.ends, rows.first, rows.last = ends, first, last
+        self._rows[tp] = rows
 
     def rows(self, tp: TP) -> list[tuple[int, float, float]]:
         """Return a partition's (end, first_seen, last_seen) rows, oldest first."""

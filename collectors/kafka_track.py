@@ -1,10 +1,12 @@
 """Kafka lag state kept between cycles: a bounded window of observations per group and partition.
 
-Kept in memory only (lost on restart, see README): per partition the
-observations of the last window, when the committed offset last changed, since
-when messages have waited on it and since when the partition has lagged at
-all, and the last verdict (held while a group rebalances); per group when a
-commit was last seen (empty-group expiry counts from there, or from the start).
+Per partition the observations of the last window, when the committed offset
+last changed, since when messages have waited on it and since when the
+partition has lagged at all, and the last verdict (held while a group
+rebalances); per group when a commit was last seen (empty-group expiry counts
+from there, or from the start). ``kafka_state`` saves it as store records every
+cycle and restores it after a restart, so the verdicts go on as if the
+collector had never stopped (see ``PartitionTrack.observe`` for the gap).
 """
 
 from __future__ import annotations
@@ -31,11 +33,25 @@ class PartitionTrack:
     lagging_since: float | None = None
     points: deque[Point] = field(default_factory=deque)
     verdict: Verdict | None = None
+    resumed: bool = False
 
     def observe(
         self, now: float, committed: int | None, log_end: int, waiting: bool, window: float
     ) -> None:
-        """Record one observation; ``waiting`` says whether messages wait to be consumed."""
+        """Record one observation; ``waiting`` says whether messages wait to be consumed.
+
+        After a restart (``resumed``) nothing was observed during the gap, and
+        only what the offsets prove is kept, since offsets only grow: a commit
+        equal on both sides did not move, so its clocks go on (a move and a
+        rewind back to it is as invisible as between two cycles); a commit that
+        differs moved at an unknown time, so its clocks start now; a partition
+        still short of the log end seen before the gap lagged all through it,
+        one that reached it may have caught up, so its lagging clock starts now.
+        """
+        if self.resumed:
+            self.resumed = False
+            if committed is None or committed >= self.points[-1][2]:
+                self.lagging_since = None
         if not self.points or committed != self.committed:
             self.committed = committed
             self.committed_since = now

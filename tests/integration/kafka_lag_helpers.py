@@ -19,7 +19,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from collectors.kafka import KafkaCluster, KafkaCollector
-from store import Sample
+from store import Sample, Store
 
 
 class KafkaScratch:
@@ -59,7 +59,7 @@ class KafkaScratch:
         self.groups.append(group)
         return group
 
-    def collector(self, **overrides: Any) -> KafkaCollector:
+    def collector(self, store: Store | None = None, **overrides: Any) -> KafkaCollector:
         settings: dict[str, Any] = {
             "name": f"it-{self.unique}",
             "bootstrap": self.bootstrap,
@@ -68,7 +68,7 @@ class KafkaScratch:
             "groups": {"include": [f"lw-.*-{self.unique}"]},
         }
         settings.update(overrides)
-        collector = KafkaCollector(KafkaCluster.model_validate(settings))
+        collector = KafkaCollector(KafkaCluster.model_validate(settings), store=store)
         self.collectors.append(collector)
         return collector
 
@@ -178,6 +178,18 @@ def produce_every(stop: threading.Event, producer: Producer, topic: str, seconds
         i += 1
         stop.wait(seconds)
     producer.flush(10)
+
+
+def commit_each(consumer: Consumer, count: int, after: Any = None) -> None:
+    """Read and commit ``count`` messages one by one, calling ``after()`` after each."""
+    seen = 0
+    while seen < count:
+        message = consumer.poll(1.0)
+        if message is not None and not message.error():
+            seen += 1
+            consumer.commit(message=message, asynchronous=False)
+            if after is not None:
+                after()
 
 
 def last_message(consumer: Consumer, timeout: float) -> Message | None:

@@ -11,6 +11,7 @@ from collectors.kafka_verdict import Status
 from tests.integration.kafka_lag_helpers import (
     KafkaScratch,
     background,
+    commit_each,
     consume_exactly,
     consume_loop,
     find,
@@ -45,19 +46,9 @@ def test_stopped_consumer_is_stop_within_one_window_and_its_time_lag_is_exact(
     with background(produce_every, kafka.producer(), topic, 1.0):
         consumer = kafka.consumer(group)
         consumer.subscribe([topic])
-        seen = 0
-        while seen < 5:
-            message = consumer.poll(1.0)
-            if message is not None and not message.error():
-                seen += 1
-                consumer.commit(message=message, asynchronous=False)
-                list(estimated.collect())
+        commit_each(consumer, 5, estimated.collect)
         # When the consumer stops right after a message
-        while True:
-            message = consumer.poll(1.0)
-            if message is not None and not message.error():
-                consumer.commit(message=message, asynchronous=False)
-                break
+        commit_each(consumer, 1)
         consumer.close()
         stopped = time.time()
 
