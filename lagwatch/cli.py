@@ -178,6 +178,12 @@ def cmd_tap(args: argparse.Namespace) -> int:
     return run_tap(args, config)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from lagwatch.report_cli import run_capacity
+
+    return run_capacity(args, _load(args.config))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from lagwatch.demo import run_demo
 
@@ -233,6 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the readers")
     p = command("tap", "run a probe's CDC tap (and its Kafka relay) until stopped", cmd_tap)
     p.add_argument("--pipeline", required=True, help="the pipeline whose probe's tap to run")
+    p = command(
+        "report",
+        "`report capacity`: when slots, binlogs, lags and backlogs run out "
+        "(exit 1 if within --horizon)",
+        cmd_report,
+    )
+    p.add_argument("report", choices=["capacity"], help="capacity: trends and time to run out")
+    p.add_argument("--window", default="6h", help="look-back window to fit (default: %(default)s)")
+    p.add_argument("--horizon", default="7d", help="exit 1 if something runs out within this")
+    p.add_argument("--json", action="store_true", help="JSON list of items (keys in README)")
     p = command(
         "demo", "run lagwatch on this machine's devstack with a live demo pipeline", cmd_demo
     )
