@@ -155,7 +155,7 @@ def _item(
         state=state,
         rate_per_hour=trend.slope * 3600 if trend and trend.points >= MIN_POINTS else None,
         limit=limit,
-        limit_name=limit_name,
+        limit_name=limit_name if limit is not None else None,
         eta_seconds=eta,
         points=len(points),
         window_seconds=trend.span if trend else 0.0,
@@ -184,7 +184,7 @@ def pg_slots(window: _Window) -> list[Item]:
         limit = retained + safe if safe is not None else None
         item = _item(
             window, "pg_slot", "lagwatch_pg_slot_retained_wal_bytes", labels, "bytes",
-            limit, "max_slot_wal_keep_size" if limit is not None else None,
+            limit, "max_slot_wal_keep_size",
         )  # fmt: skip
         if item is None:
             continue
@@ -210,21 +210,22 @@ def pg_slots(window: _Window) -> list[Item]:
     return items
 
 
+def _binlog_item(window: _Window, kind: str, metric: str, labels: Labels) -> Item | None:
+    """An item measured against MariaDB's max_binlog_total_size (0 or absent: no cap)."""
+    cap = window.value("lagwatch_mysql_binlog_retention_bytes", _source(labels))
+    return _item(window, kind, metric, labels, "bytes", cap or None, "max_binlog_total_size")
+
+
 def mysql_binlog(window: _Window) -> list[Item]:
     items = []
     for labels in window.latest("lagwatch_mysql_binlog_bytes"):
-        cap = window.value("lagwatch_mysql_binlog_retention_bytes", labels)
-        limit = cap if cap else None
-        item = _item(
-            window, "mysql_binlog", "lagwatch_mysql_binlog_bytes", labels, "bytes",
-            limit, "max_binlog_total_size" if limit else None,
-        )  # fmt: skip
+        item = _binlog_item(window, "mysql_binlog", "lagwatch_mysql_binlog_bytes", labels)
         if item is None:
             continue
         item.related = _related(
             window, labels, {"bytes_per_second": "lagwatch_mysql_binlog_bytes_per_second"}
         )
-        if limit is None:
+        if item.limit is None:
             item.note = (
                 "no size limit: the server keeps binlog until expiry, the disk fills instead"
             )
@@ -237,12 +238,9 @@ def mysql_binlog(window: _Window) -> list[Item]:
 def mysql_readers(window: _Window) -> list[Item]:
     items = []
     for labels in window.latest("lagwatch_mysql_binlog_reader_behind_bytes"):
-        cap = window.value("lagwatch_mysql_binlog_retention_bytes", _source(labels))
-        limit = cap if cap else None
-        item = _item(
-            window, "mysql_reader", "lagwatch_mysql_binlog_reader_behind_bytes", labels, "bytes",
-            limit, "max_binlog_total_size" if limit else None,
-        )  # fmt: skip
+        item = _binlog_item(
+            window, "mysql_reader", "lagwatch_mysql_binlog_reader_behind_bytes", labels
+        )
         if item is None:
             continue
         eta = _purge_eta(window, labels)
@@ -273,44 +271,40 @@ def _purge_eta(window: _Window, labels: Labels) -> float | None:
     return max(latest.value - (window.now - latest.ts), 0.0)
 
 
-def kafka_groups(window: _Window) -> list[Item]:
-    items = []
-    for labels in window.latest("lagwatch_kafka_group_lag_messages"):
-        item = _item(
-            window, "kafka_group", "lagwatch_kafka_group_lag_messages", labels, "messages",
-            catches_up=True,
-        )  # fmt: skip
-        if item is None:
-            continue
-        item.related = _related(
-            window, labels, {"max_lag_seconds": "lagwatch_kafka_group_max_lag_seconds"}
-        )
-        if item.state == "growing_no_limit":
-            item.note = "lag grows: the group falls further behind"
-        items.append(item)
-    return items
+# Lag and backlog have no limit in the store: they grow (fall behind) or catch up.
+CATCH_UP = [
+    (
+        "kafka_group",
+        "lagwatch_kafka_group_lag_messages",
+        "messages",
+        {"max_lag_seconds": "lagwatch_kafka_group_max_lag_seconds"},
+        "lag grows: the group falls further behind",
+    ),
+    (
+        "outbox",
+        "lagwatch_outbox_backlog_rows",
+        "rows",
+        {
+            "oldest_age_seconds": "lagwatch_outbox_oldest_age_seconds",
+            "created_per_second": "lagwatch_outbox_created_per_second",
+            "published_per_second": "lagwatch_outbox_published_per_second",
+        },
+        "backlog grows: rows are created faster than published",
+    ),
+]
 
 
-def outboxes(window: _Window) -> list[Item]:
+def catch_up_items(window: _Window) -> list[Item]:
     items = []
-    for labels in window.latest("lagwatch_outbox_backlog_rows"):
-        item = _item(
-            window, "outbox", "lagwatch_outbox_backlog_rows", labels, "rows", catches_up=True
-        )
-        if item is None:
-            continue
-        item.related = _related(
-            window,
-            labels,
-            {
-                "oldest_age_seconds": "lagwatch_outbox_oldest_age_seconds",
-                "created_per_second": "lagwatch_outbox_created_per_second",
-                "published_per_second": "lagwatch_outbox_published_per_second",
-            },
-        )
-        if item.state == "growing_no_limit":
-            item.note = "backlog grows: rows are created faster than published"
-        items.append(item)
+    for kind, metric, unit, related, growing in CATCH_UP:
+        for labels in window.latest(metric):
+            item = _item(window, kind, metric, labels, unit, catches_up=True)
+            if item is None:
+                continue
+            item.related = _related(window, labels, related)
+            if item.state == "growing_no_limit":
+                item.note = growing
+            items.append(item)
     return items
 
 
@@ -321,7 +315,6 @@ def capacity_report(store: Store, now: float, window: float) -> list[Item]:
         *pg_slots(seen),
         *mysql_binlog(seen),
         *mysql_readers(seen),
-        *kafka_groups(seen),
-        *outboxes(seen),
+        *catch_up_items(seen),
     ]
     return sorted(items, key=sort_key)
