@@ -193,3 +193,25 @@ def test_exit_2_when_the_store_is_missing_or_config_bad(tmp_path: Path, capsys) 
         report(config)
     assert exited.value.code == 2
     assert "store.url" in capsys.readouterr().err
+
+
+def test_an_unreserved_slot_is_lost_now_and_sorts_first(store: Store) -> None:
+    now = time.time()
+    growing_slot(store, now, "fast", 100 * MIB, 4 * GIB)
+    growing_slot(store, now, "gone", 100 * MIB, GIB)  # retained is past the limit
+    items = capacity_report(store, now, 6 * 3600)
+    assert [(i.labels["slot"], i.state) for i in items] == [("gone", "lost"), ("fast", "runs_out")]
+    assert items[0].eta_seconds == 0.0
+
+
+def test_binlog_growing_toward_max_binlog_total_size(store: Store) -> None:
+    """Given 600 MiB of binlog growing 50 MiB an hour under a 1 GiB cap, it reaches the cap
+    (and starts purging the oldest files) in (1024 - 600) / 50 hours."""
+    now = time.time()
+    seed(store, "lagwatch_mysql_binlog_bytes", lambda a: 600 * MIB - 50 * MIB * a / 3600, now,
+         source="maria")  # fmt: skip
+    seed(store, "lagwatch_mysql_binlog_retention_bytes", lambda a: float(GIB), now, source="maria")
+    [item] = capacity_report(store, now, 6 * 3600)
+    assert (item.kind, item.state, item.limit_name) == ("mysql_binlog", "runs_out",
+                                                        "max_binlog_total_size")  # fmt: skip
+    assert item.eta_seconds == pytest.approx((1024 - 600) / 50 * 3600, rel=1e-3)
