@@ -247,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("report", choices=["capacity"], help="capacity: trends and time to run out")
     p.add_argument("--window", default="6h", help="look-back window to fit (default: %(default)s)")
-    p.add_argument("--horizon", default="7d", help="exit 1 if it runs out sooner (default: %(default)s)")
+    p.add_argument(
+        "--horizon", default="7d", help="exit 1 if it runs out sooner (default: %(default)s)"
+    )
     p.add_argument("--json", action="store_true", help="JSON list of items (keys in README)")
     p = command(
         "demo", "run lagwatch on this machine's devstack with a live demo pipeline", cmd_demo
