@@ -43,6 +43,7 @@ class Daemon:
         self.config = config
         self.redact = Redactor(config.secrets())
         self.store = store or open_store(config.store)
+        _create_schema(self.store)
         self.runner = Runner(self.store, config.store.buffer_samples, redact=self.redact)
         reader = open_store(config.store, read_only=True) if store is None else store
         self.context = CollectorContext(store=reader)
@@ -159,3 +160,17 @@ class Daemon:
         self._stopped.wait()
         log.info("stopping: flushing %d buffered samples", self.runner.buffered)
         self.stop()
+
+
+def _create_schema(store: Store) -> None:
+    """Have the writer create a brand-new store's tables before any collector runs.
+
+    Collectors read their own earlier state through a read-only view of the store
+    (Kafka lag windows, a slot's inactive time); on a new file that view would
+    otherwise find no tables and report an error instead of "nothing saved yet".
+    A store that is down now is left to the runner, which buffers until it is back.
+    """
+    try:
+        store.get_record("lagwatch.daemon", "schema")
+    except StoreUnavailable:
+        log.debug("store not reachable at start; the runner will retry")
