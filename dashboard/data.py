@@ -8,7 +8,8 @@ downsampled by the store itself (``max_points``), never in the page.
 The alert engine keeps its state as store records: they are read and
 silences written with the engine's own definitions (``alerts.state``,
 ``alerts.history``, ``alerts.silences``), so both always agree. The probe's
-traces are read as ``dashboard/records.py`` describes.
+traces are read as ``dashboard/records.py`` describes. The capacity items
+are the ones ``lagwatch report capacity`` prints (``reports.capacity``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from alerts.state import NAMESPACE as ALERT_STATES
 from dashboard import records
 from lagwatch.config import LagwatchConfig, load
 from lagwatch.logs import Redactor
+from reports.capacity import Item, capacity_report
 from store import LatestValue, Record, Series, Store, StoreUnavailable, open_store
 from store.protocol import Aggregation
 
@@ -255,6 +257,16 @@ def series(
     """Return each series of ``name`` over ``window``, at most ``max_points`` points each."""
     key = tuple(sorted((matchers or {}).items()))
     return _range(config_path(), name, key, window.start, window.end, agg, max_points)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _capacity(path: str, end: float, seconds: float) -> list[Item]:
+    return capacity_report(store(), end, seconds)
+
+
+def capacity(window: Window) -> list[Item]:
+    """Return the capacity report's items fitted over ``window``, most urgent first."""
+    return _capacity(config_path(), window.end, window.seconds)
 
 
 # -- records: the alert engine's own (state, history, silences) and probe traces --

@@ -24,6 +24,7 @@ PAGES = (
         "Health", "views/overview.py", "Overview", ":material/monitor_heart:", "overview", True
     ),
     PageSpec("Health", "views/alerts.py", "Alerts", ":material/notifications_active:", "alerts"),
+    PageSpec("Health", "views/capacity.py", "Capacity", ":material/hourglass_bottom:", "capacity"),
     PageSpec("Pipelines", "views/pipeline.py", "Pipeline", ":material/route:", "pipeline"),
     PageSpec("Hops", "views/postgres.py", "PostgreSQL", ":material/database:", "postgres"),
     PageSpec("Hops", "views/mysql.py", "MySQL / MariaDB", ":material/storage:", "mysql"),

@@ -86,6 +86,11 @@ CASES = [
         "alerts",
         ["Firing and pending", 'collector="postgres:reporting-db"', "New silence"],
     ),
+    (
+        "capacity",
+        "capacity",
+        ["Capacity", "Soonest to run out", "First to run out", "analytics_old"],
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ and names the config key to add.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ PAGES = [
     "views/kafka.py",
     "views/outbox.py",
     "views/alerts.py",
+    "views/capacity.py",
 ]
 
 
@@ -170,6 +172,59 @@ def test_outbox_backlog(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(rows) == {o["table"] for o in DATASET["outbox"]}
 
 
+def seconds_of(text: str) -> float:
+    """Return the seconds of a duration as fmt.duration writes it (2d04h, 45m09s)."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+)([dhms])", text)
+    assert parts, f"not a duration: {text!r}"
+    return float(sum(int(n) * units[u] for n, u in parts))
+
+
+def test_capacity_shows_what_runs_out_first(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The slot whose retained WAL grows fastest toward its limit runs out first: its safe WAL
+    # left, over the rate its retained WAL grew across the seeded 6 h.
+    source = DATASET["postgres"][0]
+    slot = max(
+        source["slots"], key=lambda s: seed.final(s["retained"]) - seed.at(s["retained"], -6 * 3600)
+    )
+    rate = (seed.final(slot["retained"]) - seed.at(slot["retained"], -6 * 3600)) / (6 * 3600)
+    expected = seed.final(slot["safe"]) / rate
+    reader = DATASET["mysql"][0]["readers"][0]
+    assert 86400 < seed.final(reader["purge_eta"]) < 7 * 86400  # runs out in 1d..7d
+
+    at = open_page(seeded, "views/capacity.py", monkeypatch, horizon="7d")
+    shown = metric(at, "Soonest to run out")
+    assert abs(seconds_of(shown) - expected) < 0.05 * expected, (shown, expected)
+    assert metric(at, "Run out within 7d") == "2"  # the slot and the reader
+    lost = sum(1 for s in source["slots"] if seed.final(s["wal_status"]) == 3)
+    assert metric(at, "Lost") == str(lost)
+    rows = table_with(at, "when")
+    first = rows[0]
+    assert first["what"] == f"slot={slot['slot']}, source={source['source']}"
+    assert first["state"] == "runs out" and first["when"] == f"in {shown}"
+    assert first["open"] == f"/postgres?source={source['source']}&slot={slot['slot']}"
+    assert first["limit"] == fmt.size(seed.final(slot["retained"]) + seed.final(slot["safe"]))
+    by_what = {r["what"]: r for r in rows}
+    ledger = by_what["cluster=main, group=ledger-writer"]
+    assert ledger["state"] == "growing, no limit"
+    assert ledger["open"] == "/kafka?cluster=main&group=ledger-writer"
+    assert by_what[f"reader={reader['reader']}, source=legacy-db"]["state"] == "runs out"
+    assert "First to run out" in texts(at) and slot["slot"] in texts(at)
+    assert not at.get("plotly_chart")  # no chart library on load
+
+    # A one-day horizon leaves only the slot inside it; the reader runs out later.
+    at = open_page(seeded, "views/capacity.py", monkeypatch, horizon="1d")
+    assert metric(at, "Run out within 1d") == "1"
+    later = {r["what"]: r for r in table_with(at, "when")}
+    assert later[f"reader={reader['reader']}, source=legacy-db"]["state"] == "runs out later"
+
+    # The chart of one item draws only when its section is opened.
+    at.session_state["_capacity_chart"] = True
+    at.run()
+    assert not at.exception
+    assert slot["slot"] in at.get("plotly_chart")[0].proto.spec
+
+
 # -- empty ----------------------------------------------------------------------
 
 EMPTY_SAYS = {
@@ -180,6 +235,7 @@ EMPTY_SAYS = {
     "views/kafka.py": "kafka:",
     "views/outbox.py": "sources[].outbox",
     "views/alerts.py": "Nothing is firing or pending.",
+    "views/capacity.py": "Nothing to report yet",
 }
 
 
