@@ -150,6 +150,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         # Streamlit's source watcher re-resolves the path of every imported module after every
         # run on the server's event loop; a dashboard reloads on restart, not on file save.
         "--server.fileWatcherType", "none",
+        # Viewers get the viewer's menu: no "Deploy" button or developer options on a wall screen.
+        "--client.toolbarMode", "viewer",
     ]  # fmt: skip
     if config.dashboard.login.secrets_file:  # Streamlit's OIDC login reads [auth] from here
         command += ["--secrets.files", str(Path(config.dashboard.login.secrets_file).resolve())]
