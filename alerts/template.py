@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from store.types import format_duration
+from store.types import format_bytes, format_duration
 
 _FIELD = re.compile(r"\{\{\s*\$([a-zA-Z_]+)(?:\.([a-zA-Z0-9_]+))?\s*(?:\|\s*([a-z_]+)\s*)?\}\}")
 VARIABLES = ("labels", "value", "threshold", "note", "dashboard", "runbooks", "for")
@@ -29,12 +29,7 @@ def _number(value: object) -> str:
 def _bytes(value: object) -> str:
     if not isinstance(value, int | float) or math.isnan(value) or math.isinf(value):
         return _number(value)
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
+    return format_bytes(value)
 
 
 def _duration(value: object) -> str:

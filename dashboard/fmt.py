@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from store.types import format_duration
+from store.types import format_bytes, format_duration
 
 NONE = "—"
 
@@ -31,12 +31,7 @@ def size(value: float | None) -> str:
     if _missing(value):
         return NONE
     assert value is not None
-    n = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"
+    return format_bytes(value)
 
 
 def count(value: float | None) -> str:

@@ -8,7 +8,7 @@ import sys
 import time
 
 from reports.capacity import Item, capacity_report
-from store.types import format_duration, parse_duration
+from store.types import format_bytes, format_duration, parse_duration
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -25,11 +25,7 @@ WORDS = {
 def _size(value: float, unit: str) -> str:
     if unit != "bytes":
         return f"{value:,.0f} {unit}" if abs(value) >= 10 else f"{value:.3g} {unit}"
-    for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or suffix == "TiB":
-            return f"{value:.0f} {suffix}" if suffix == "B" else f"{value:.1f} {suffix}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    return format_bytes(value)
 
 
 def _labels(item: Item) -> str:

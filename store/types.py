@@ -49,6 +49,16 @@ def format_duration(seconds: float) -> str:
     return f"{sign}{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
+def format_bytes(value: float) -> str:
+    """Return bytes in binary units: 512 B, 12.4 MiB, 3.1 GiB (TiB at most)."""
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(size) < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
 Duration = Annotated[
     float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]
