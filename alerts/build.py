@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from alerts.config import AlertsConfig
-from alerts.engine import Engine
-from alerts.notifiers import NOTIFIER_KINDS, Notifier
-from alerts.outbox import Dispatcher, RetryPolicy
-from alerts.service import AlertService
-from alerts.topology import Topology
-from store import Sample, Store
+from lagwatch.alerts.config import AlertsConfig
+from lagwatch.alerts.engine import Engine
+from lagwatch.alerts.notifiers import NOTIFIER_KINDS, Notifier
+from lagwatch.alerts.outbox import Dispatcher, RetryPolicy
+from lagwatch.alerts.service import AlertService
+from lagwatch.alerts.topology import Topology
+from lagwatch.store import Sample, Store
 
 
 def build_notifiers(config: AlertsConfig) -> dict[str, Notifier]:

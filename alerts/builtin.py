@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from alerts.rules import RuleConfig
+from lagwatch.alerts.rules import RuleConfig
 
 if TYPE_CHECKING:
-    from alerts.config import AlertsConfig
+    from lagwatch.alerts.config import AlertsConfig
 
 PACK = Path(__file__).with_name("builtin.yaml")
 

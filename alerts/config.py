@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from alerts.inhibit import InhibitRule
-from alerts.notifiers import NOTIFIER_KINDS
-from alerts.routing import Route
-from alerts.rules import RuleConfig
-from store.types import Duration
+from lagwatch.alerts.inhibit import InhibitRule
+from lagwatch.alerts.notifiers import NOTIFIER_KINDS
+from lagwatch.alerts.routing import Route
+from lagwatch.alerts.rules import RuleConfig
+from lagwatch.store.types import Duration
 
 
 class ReceiverBase(BaseModel):
@@ -103,7 +103,7 @@ class AlertsConfig(BaseModel):
         if not self.receivers:
             # Nothing is dropped: with no receiver configured, alerts go to the daemon's log.
             self.receivers = [ReceiverConfig.model_validate({"name": "log", "log": {}})]
-        from alerts.builtin import builtin_rules
+        from lagwatch.alerts.builtin import builtin_rules
 
         known = {r.name for r in builtin_rules()}
         typos = [n for n in self.disable if n not in known]

@@ -16,17 +16,17 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from alerts.builtin import effective_rules
-from alerts.config import AlertsConfig
-from alerts.grouping import GroupState, decide
-from alerts.history import Change, change_of, kept, prune
-from alerts.inhibit import DEFAULT_INHIBIT, Candidate, Inhibition, inhibited
-from alerts.notifiers.base import AlertView
-from alerts.outbox import outbox_record
-from alerts.routing import Destination, GroupPolicy, group_key, group_labels, route
-from alerts.rules import Observation, Rule, compile_rule
-from alerts.silences import Silence, list_silences, silenced_by
-from alerts.state import (
+from lagwatch.alerts.builtin import effective_rules
+from lagwatch.alerts.config import AlertsConfig
+from lagwatch.alerts.grouping import GroupState, decide
+from lagwatch.alerts.history import Change, change_of, kept, prune
+from lagwatch.alerts.inhibit import DEFAULT_INHIBIT, Candidate, Inhibition, inhibited
+from lagwatch.alerts.notifiers.base import AlertView
+from lagwatch.alerts.outbox import outbox_record
+from lagwatch.alerts.routing import Destination, GroupPolicy, group_key, group_labels, route
+from lagwatch.alerts.rules import Observation, Rule, compile_rule
+from lagwatch.alerts.silences import Silence, list_silences, silenced_by
+from lagwatch.alerts.state import (
     FIRING,
     PENDING,
     RESOLVED,
@@ -36,11 +36,11 @@ from alerts.state import (
     fingerprint,
     step,
 )
-from alerts.state import NAMESPACE as STATES
-from alerts.telling import Teller
-from alerts.topology import Topology
-from alerts.view import DataView, LiveView, RangeCache
-from store import Record, Sample, Store, StoreUnavailable
+from lagwatch.alerts.state import NAMESPACE as STATES
+from lagwatch.alerts.telling import Teller
+from lagwatch.alerts.topology import Topology
+from lagwatch.alerts.view import DataView, LiveView, RangeCache
+from lagwatch.store import Record, Sample, Store, StoreUnavailable
 
 log = logging.getLogger("lagwatch.alerts")
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from store.types import parse_duration
+from lagwatch.store.types import parse_duration
 
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,

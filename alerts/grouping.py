@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from alerts.notifiers.base import AlertView, Notification
-from alerts.routing import GroupPolicy
+from lagwatch.alerts.notifiers.base import AlertView, Notification
+from lagwatch.alerts.routing import GroupPolicy
 
 
 @dataclass(frozen=True)

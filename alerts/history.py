@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from alerts.state import AlertState
-from store import Record, Store
+from lagwatch.alerts.state import AlertState
+from lagwatch.store import Record, Store
 
 NAMESPACE = "alerts.history"
 # Kept this long, and never more than LIMIT changes in all (a condition that

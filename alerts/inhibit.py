@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from alerts.expr import Matcher, parse_matcher
+from lagwatch.alerts.expr import Matcher, parse_matcher
 
 
 class InhibitRule(BaseModel):

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from alerts.notifiers.base import Digest, Notification, Notifier, Result
-from store import Record, Sample, Store
+from lagwatch.alerts.notifiers.base import Digest, Notification, Notifier, Result
+from lagwatch.store import Record, Sample, Store
 
 log = logging.getLogger("lagwatch.alerts.delivery")
 

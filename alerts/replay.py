@@ -11,14 +11,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from alerts.config import AlertsConfig
-from alerts.engine import Engine
-from alerts.history import INACTIVE, Change
-from alerts.rules import RuleConfig, compile_rule
-from alerts.topology import Topology
-from alerts.view import ReplayView
-from store import Sample, Store
-from store.sqlite import SqliteStore
+from lagwatch.alerts.config import AlertsConfig
+from lagwatch.alerts.engine import Engine
+from lagwatch.alerts.history import INACTIVE, Change
+from lagwatch.alerts.rules import RuleConfig, compile_rule
+from lagwatch.alerts.topology import Topology
+from lagwatch.alerts.view import ReplayView
+from lagwatch.store import Sample, Store
+from lagwatch.store.sqlite import SqliteStore
 
 
 class RulesFile(BaseModel):
@@ -111,7 +111,7 @@ def format_transition(t: Change) -> str:
     """Return one line: time, state, alert, value vs threshold, summary."""
     from datetime import UTC, datetime
 
-    from alerts.template import _number
+    from lagwatch.alerts.template import _number
 
     when = datetime.fromtimestamp(t.ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     labels = ",".join(

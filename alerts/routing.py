@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alerts.expr import Matcher, parse_matcher
-from store.types import Duration
+from lagwatch.alerts.expr import Matcher, parse_matcher
+from lagwatch.store.types import Duration
 
 
 class Route(BaseModel):

@@ -8,7 +8,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from alerts.evaluate import (
+from lagwatch.alerts.evaluate import (
     aggregate,
     burn_rate,
     counter_increase,
@@ -17,7 +17,7 @@ from alerts.evaluate import (
     range_value,
     time_to_limit,
 )
-from alerts.expr import (
+from lagwatch.alerts.expr import (
     COMPARISONS,
     Selector,
     ThresholdExpr,
@@ -25,10 +25,10 @@ from alerts.expr import (
     parse_selector,
     parse_threshold,
 )
-from alerts.template import check_template
-from alerts.topology import Topology
-from alerts.view import DataView
-from store.types import Duration
+from lagwatch.alerts.template import check_template
+from lagwatch.alerts.topology import Topology
+from lagwatch.alerts.view import DataView
+from lagwatch.store.types import Duration
 
 Severity = Literal["page", "ticket", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "ticket": 2, "page": 3}

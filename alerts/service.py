@@ -7,9 +7,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from alerts.engine import Engine
-from alerts.outbox import Dispatcher
-from store import Sample, StoreUnavailable
+from lagwatch.alerts.engine import Engine
+from lagwatch.alerts.outbox import Dispatcher
+from lagwatch.store import Sample, StoreUnavailable
 
 log = logging.getLogger("lagwatch.alerts")
 

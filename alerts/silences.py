@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from alerts.expr import Matcher, parse_matcher
-from store import Record, Store
+from lagwatch.alerts.expr import Matcher, parse_matcher
+from lagwatch.store import Record, Store
 
 NAMESPACE = "alerts.silences"
 

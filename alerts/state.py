@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alerts.rules import Observation
-from alerts.template import value_text
+from lagwatch.alerts.rules import Observation
+from lagwatch.alerts.template import value_text
 
 NAMESPACE = "alerts.state"
 PENDING, FIRING, RESOLVED = "pending", "firing", "resolved"

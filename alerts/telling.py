@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from alerts.config import AlertsConfig
-from alerts.notifiers.base import AlertView
-from alerts.rules import Rule, Threshold
-from alerts.state import FIRING, AlertState
-from alerts.template import Context, render
+from lagwatch.alerts.config import AlertsConfig
+from lagwatch.alerts.notifiers.base import AlertView
+from lagwatch.alerts.rules import Rule, Threshold
+from lagwatch.alerts.state import FIRING, AlertState
+from lagwatch.alerts.template import Context, render
 
 
 def unit_of(rule: Rule) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from store.types import format_bytes, format_duration
+from lagwatch.store.types import format_bytes, format_duration
 
 _FIELD = re.compile(r"\{\{\s*\$([a-zA-Z_]+)(?:\.([a-zA-Z0-9_]+))?\s*(?:\|\s*([a-z_]+)\s*)?\}\}")
 VARIABLES = ("labels", "value", "threshold", "note", "dashboard", "runbooks", "for")

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from alerts.expr import Selector
-from store import Labels, LatestValue, Sample, Series, Store
-from store.protocol import Aggregation
+from lagwatch.alerts.expr import Selector
+from lagwatch.store import Labels, LatestValue, Sample, Series, Store
+from lagwatch.store.protocol import Aggregation
 
 
 class DataView(Protocol):

@@ -34,12 +34,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alerts.config import AlertsConfig  # noqa: E402
-from alerts.engine import Engine  # noqa: E402
+from lagwatch.alerts.config import AlertsConfig  # noqa: E402
+from lagwatch.alerts.engine import Engine  # noqa: E402
 from lagwatch.config import LagwatchConfig  # noqa: E402
 from lagwatch.daemon import Daemon  # noqa: E402
-from store import Sample  # noqa: E402
-from store.sqlite import SqliteStore  # noqa: E402
+from lagwatch.store import Sample  # noqa: E402
+from lagwatch.store.sqlite import SqliteStore  # noqa: E402
 from tests.alerting import GroupVerdicts  # noqa: E402
 from tests.daemon_run import start_daemon, stop_daemon  # noqa: E402
 from tests.kafka_stop import (  # noqa: E402

@@ -39,8 +39,8 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard.data import TTL
-from store import open_store
+from lagwatch.dashboard.data import TTL
+from lagwatch.store import open_store
 from tests import seed
 from tests.browser import DRAWN, READY, chromium, dashboard_server, free_port
 

@@ -177,9 +177,9 @@ def cycles(bootstrap: str, exact: bool, count: int, state: bool = False) -> None
     """(Child process) run ``count`` collection cycles; print timings and peak RSS as JSON."""
     import tempfile
 
-    from collectors.kafka import KafkaCluster, KafkaCollector
-    from store import Record, Sample
-    from store.sqlite import SqliteStore
+    from lagwatch.collectors.kafka import KafkaCluster, KafkaCollector
+    from lagwatch.store import Record, Sample
+    from lagwatch.store.sqlite import SqliteStore
 
     # A window of a few cycles, so the steady cycles judge full windows of history.
     config = KafkaCluster.model_validate(

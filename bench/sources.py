@@ -37,8 +37,8 @@ import httpx
 import psycopg
 
 from bench.wirecount import WireCounter
-from collectors.mysql import MysqlCollector, MysqlSource
-from collectors.postgres import PostgresCollector, PostgresSource
+from lagwatch.collectors.mysql import MysqlCollector, MysqlSource
+from lagwatch.collectors.postgres import PostgresCollector, PostgresSource
 from lagwatch.devstack import devstack_env
 from tests.private_mariadb import PrivateMariadb, free_port
 

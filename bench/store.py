@@ -26,9 +26,9 @@ import psycopg
 from psycopg import sql
 
 from lagwatch.devstack import devstack_env
-from store import Sample, Store
-from store.postgres import PostgresStore
-from store.sqlite import SqliteStore
+from lagwatch.store import Sample, Store
+from lagwatch.store.postgres import PostgresStore
+from lagwatch.store.sqlite import SqliteStore
 
 SERIES = 10_000
 BATCH_TIMES = 10  # timestamps per batch: a batch is 100,000 samples

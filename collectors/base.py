@@ -8,8 +8,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from store import Record, Sample, Store
-from store.types import Duration
+from lagwatch.store import Record, Sample, Store
+from lagwatch.store.types import Duration
 
 
 class SourceUnreachable(Exception):

@@ -17,14 +17,14 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from collectors.base import CollectorContext, SourceUnreachable
-from collectors.kafka_groups import GroupEvaluator, start_offset
-from collectors.kafka_offsets import TP, ClusterView, OffsetReader, error_text
-from collectors.kafka_state import NAMESPACE, StateKeeper, retention
-from collectors.kafka_timelag import EndOffsetHistory, Found, RecordTimestamps
-from collectors.kafka_verdict import Thresholds
-from store import Record, Sample, Store
-from store.types import Duration
+from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.kafka_groups import GroupEvaluator, start_offset
+from lagwatch.collectors.kafka_offsets import TP, ClusterView, OffsetReader, error_text
+from lagwatch.collectors.kafka_state import NAMESPACE, StateKeeper, retention
+from lagwatch.collectors.kafka_timelag import EndOffsetHistory, Found, RecordTimestamps
+from lagwatch.collectors.kafka_verdict import Thresholds
+from lagwatch.store import Record, Sample, Store
+from lagwatch.store.types import Duration
 
 
 class GroupFilter(BaseModel):

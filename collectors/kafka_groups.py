@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from collectors.kafka_offsets import REBALANCING, TP, ClusterView, GroupView
-from collectors.kafka_series import (
+from lagwatch.collectors.kafka_offsets import REBALANCING, TP, ClusterView, GroupView
+from lagwatch.collectors.kafka_series import (
     Judgement,
     cluster_series,
     group_series,
     partition_labels,
     partition_series,
 )
-from collectors.kafka_timelag import Found, LagMethod, NoRecord, TimeLag
-from collectors.kafka_track import GroupTrack, PartitionTrack
-from collectors.kafka_verdict import (
+from lagwatch.collectors.kafka_timelag import Found, LagMethod, NoRecord, TimeLag
+from lagwatch.collectors.kafka_track import GroupTrack, PartitionTrack
+from lagwatch.collectors.kafka_verdict import (
     PartitionFacts,
     Thresholds,
     Verdict,
@@ -27,7 +27,7 @@ from collectors.kafka_verdict import (
     evaluate_partition,
     messages_text,
 )
-from store import Sample
+from lagwatch.store import Sample
 
 Estimate = Callable[[TP, int, float], TimeLag]
 

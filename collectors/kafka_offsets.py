@@ -31,7 +31,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
-from collectors.base import SourceUnreachable
+from lagwatch.collectors.base import SourceUnreachable
 
 TP = tuple[str, int]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from collectors.kafka_offsets import TP, ClusterView
-from collectors.kafka_timelag import METHOD_NAMES, LagMethod, TimeLag
-from collectors.kafka_verdict import Verdict
-from store import Sample
-from store.sample import Labels
+from lagwatch.collectors.kafka_offsets import TP, ClusterView
+from lagwatch.collectors.kafka_timelag import METHOD_NAMES, LagMethod, TimeLag
+from lagwatch.collectors.kafka_verdict import Verdict
+from lagwatch.store import Sample
+from lagwatch.store.sample import Labels
 
 
 @dataclass(frozen=True, slots=True)

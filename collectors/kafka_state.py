@@ -23,10 +23,10 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from collectors.kafka_timelag import EndOffsetHistory
-from collectors.kafka_track import GroupTrack, PartitionTrack
-from collectors.kafka_verdict import Point, Status, Verdict
-from store import Record, Store, StoreUnavailable
+from lagwatch.collectors.kafka_timelag import EndOffsetHistory
+from lagwatch.collectors.kafka_track import GroupTrack, PartitionTrack
+from lagwatch.collectors.kafka_verdict import Point, Status, Verdict
+from lagwatch.store import Record, Store, StoreUnavailable
 
 log = logging.getLogger("lagwatch.kafka")
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from collectors.kafka_offsets import EMPTY, TP, GroupView
-from collectors.kafka_verdict import Point, Verdict
+from lagwatch.collectors.kafka_offsets import EMPTY, TP, GroupView
+from lagwatch.collectors.kafka_verdict import Point, Verdict
 
 # Observations kept per window: the first of each slice, every drop of the
 # committed offset, and the newest; bounds the rules' work whatever the interval.

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from store.types import format_duration
+from lagwatch.store.types import format_duration
 
 
 class Status(IntEnum):

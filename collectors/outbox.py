@@ -24,9 +24,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from collectors.base import SourceUnreachable
-from collectors.outbox_sql import MYSQL, POSTGRES, Dialect, OutboxReading, outbox_query
-from store import Sample
+from lagwatch.collectors.base import SourceUnreachable
+from lagwatch.collectors.outbox_sql import MYSQL, POSTGRES, Dialect, OutboxReading, outbox_query
+from lagwatch.store import Sample
 
 __all__ = ["MYSQL", "POSTGRES", "OutboxCollector", "OutboxTable", "build"]
 

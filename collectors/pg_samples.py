@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from store import Sample
+from lagwatch.store import Sample
 
 # DESIGN's documented mapping, least to most bad.
 WAL_STATUS = {"reserved": 0, "extended": 1, "unreserved": 2, "lost": 3}

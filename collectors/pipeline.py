@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from collectors.base import CollectorContext, SourceUnreachable
-from collectors.probe_book import slo_samples
-from store import Sample, Store
-from store.types import Duration
+from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.probe_book import slo_samples
+from lagwatch.store import Sample, Store
+from lagwatch.store.types import Duration
 
 NAME = r"^[A-Za-z0-9_.:-]+$"
 

@@ -15,20 +15,20 @@ from typing import Any, Literal
 import psycopg
 from pydantic import Field, SecretStr
 
-from collectors.base import Collector, CollectorContext, SourceBase, SourceUnreachable
-from collectors.outbox import POSTGRES, OutboxTable
-from collectors.outbox import build as build_outbox
-from collectors.pg_query import FEATURES_QUERY, ServerFeatures, build_cycle_query
-from collectors.pg_samples import (
+from lagwatch.collectors.base import Collector, CollectorContext, SourceBase, SourceUnreachable
+from lagwatch.collectors.outbox import POSTGRES, OutboxTable
+from lagwatch.collectors.outbox import build as build_outbox
+from lagwatch.collectors.pg_query import FEATURES_QUERY, ServerFeatures, build_cycle_query
+from lagwatch.collectors.pg_samples import (
     Inactivity,
     Snapshot,
     replica_samples,
     slot_samples,
     source_samples,
 )
-from collectors.rate import RateWindow
-from store import Sample, Store, StoreUnavailable
-from store.types import Duration
+from lagwatch.collectors.rate import RateWindow
+from lagwatch.store import Sample, Store, StoreUnavailable
+from lagwatch.store.types import Duration
 
 
 class PostgresSource(SourceBase):

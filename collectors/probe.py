@@ -19,20 +19,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from collectors.base import Collector, CollectorContext, SourceUnreachable
-from collectors.mysql import connect_args
-from collectors.pipeline import PipelineConfig, build_estimates, cluster_of
-from collectors.probe_book import Probe, ProbeBook
-from collectors.probe_table import ProbeWriter, TableName
-from collectors.probe_trace import NAMESPACE as TRACES
-from collectors.probe_trace import ProbeTracer
-from collectors.probe_watch import KafkaWatcher
-from collectors.tap import Change, Tap
-from collectors.tap.mysql import MysqlTap
-from collectors.tap.postgres import PostgresTap
-from collectors.tap.relay import KafkaRelay
-from store import Record, Sample
-from store.types import Duration
+from lagwatch.collectors.base import Collector, CollectorContext, SourceUnreachable
+from lagwatch.collectors.mysql import connect_args
+from lagwatch.collectors.pipeline import PipelineConfig, build_estimates, cluster_of
+from lagwatch.collectors.probe_book import Probe, ProbeBook
+from lagwatch.collectors.probe_table import ProbeWriter, TableName
+from lagwatch.collectors.probe_trace import NAMESPACE as TRACES
+from lagwatch.collectors.probe_trace import ProbeTracer
+from lagwatch.collectors.probe_watch import KafkaWatcher
+from lagwatch.collectors.tap import Change, Tap
+from lagwatch.collectors.tap.mysql import MysqlTap
+from lagwatch.collectors.tap.postgres import PostgresTap
+from lagwatch.collectors.tap.relay import KafkaRelay
+from lagwatch.store import Record, Sample
+from lagwatch.store.types import Duration
 
 log = logging.getLogger("lagwatch.probe")
 

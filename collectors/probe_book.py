@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from store import Sample
+from lagwatch.store import Sample
 
 QUANTILES = (("0.5", 0.5), ("0.95", 0.95), ("0.99", 0.99), ("1", 1.0))
 """Latency summaries per hop; quantile "1" is the maximum over the window."""

@@ -16,7 +16,7 @@ import psycopg
 import pymysql
 from psycopg import sql
 
-from collectors.mysql import connect_args
+from lagwatch.collectors.mysql import connect_args
 
 RING = 600
 """Rows per pipeline: ten minutes of probes at one per second."""

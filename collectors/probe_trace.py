@@ -34,8 +34,8 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Span, Status, StatusCode
 
-from collectors.probe_book import Probe
-from store import Record
+from lagwatch.collectors.probe_book import Probe
+from lagwatch.store import Record
 
 NAMESPACE = "probe.traces"
 NS = 1_000_000_000

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
-from collectors import kafka, mysql, postgres
-from collectors.base import Collector, CollectorContext, SourceBase
+from lagwatch.collectors import kafka, mysql, postgres
+from lagwatch.collectors.base import Collector, CollectorContext, SourceBase
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from collectors.base import Collector
-from store import Record, Sample, Store, StoreUnavailable
+from lagwatch.collectors.base import Collector
+from lagwatch.store import Record, Sample, Store, StoreUnavailable
 
 log = logging.getLogger("lagwatch.runner")
 

@@ -13,16 +13,18 @@ from pathlib import Path
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-# Streamlit runs this file as a script; make the project's packages importable.
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path[:1] != [str(ROOT)]:
-    sys.path.insert(0, str(ROOT))
+# Streamlit runs this file as a script. Installed, `lagwatch` is importable; run from a
+# checkout without installing, the folder that holds the `lagwatch` package is put on the path.
+try:
+    import lagwatch  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard import data, summary, ui  # noqa: E402
-from dashboard.login import require_login  # noqa: E402
-from dashboard.pages import PAGES  # noqa: E402
-from lagwatch.config import ConfigError  # noqa: E402
-from store import StoreUnavailable  # noqa: E402
+from lagwatch.config import ConfigError
+from lagwatch.dashboard import data, summary, ui
+from lagwatch.dashboard.login import require_login
+from lagwatch.dashboard.pages import PAGES
+from lagwatch.store import StoreUnavailable
 
 st.set_page_config(page_title="lagwatch", page_icon=":material/timer:", layout="wide")
 

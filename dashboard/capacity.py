@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from dashboard import fmt, model
-from dashboard.pages import page_at
-from reports.capacity import Item
+from lagwatch.dashboard import fmt, model
+from lagwatch.dashboard.pages import page_at
+from lagwatch.reports.capacity import Item
 
 HORIZONS = {"1d": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 DEFAULT_HORIZON = "7d"

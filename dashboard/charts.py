@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 
 import plotly.graph_objects as go
 
-from dashboard import fmt
-from dashboard.records import Trace
-from store import Series
+from lagwatch.dashboard import fmt
+from lagwatch.dashboard.records import Trace
+from lagwatch.store import Series
 
 # Above this many points in one figure, WebGL draws faster than SVG.
 WEBGL_POINTS = 5000

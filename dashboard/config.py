@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from store.types import Duration
+from lagwatch.store.types import Duration
 
 
 class LoginConfig(BaseModel):

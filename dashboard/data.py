@@ -25,18 +25,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from alerts import silences as alert_silences
-from alerts.history import NAMESPACE as ALERT_HISTORY
-from alerts.history import Change
-from alerts.silences import Silence, add_silence, list_silences
-from alerts.state import FIRING, PENDING, RESOLVED, AlertState
-from alerts.state import NAMESPACE as ALERT_STATES
-from dashboard import records
+from lagwatch.alerts import silences as alert_silences
+from lagwatch.alerts.history import NAMESPACE as ALERT_HISTORY
+from lagwatch.alerts.history import Change
+from lagwatch.alerts.silences import Silence, add_silence, list_silences
+from lagwatch.alerts.state import FIRING, PENDING, RESOLVED, AlertState
+from lagwatch.alerts.state import NAMESPACE as ALERT_STATES
 from lagwatch.config import LagwatchConfig, load
+from lagwatch.dashboard import records
 from lagwatch.logs import Redactor
-from reports.capacity import Item, capacity_report
-from store import LatestValue, Record, Series, Store, StoreUnavailable, open_store
-from store.protocol import Aggregation
+from lagwatch.reports.capacity import Item, capacity_report
+from lagwatch.store import LatestValue, Record, Series, Store, StoreUnavailable, open_store
+from lagwatch.store.protocol import Aggregation
 
 CONFIG_ENV = "LAGWATCH_CONFIG"
 TTL = 5.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from store.types import format_bytes, format_duration
+from lagwatch.store.types import format_bytes, format_duration
 
 NONE = "—"
 

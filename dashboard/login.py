@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from dashboard.config import DashboardConfig
+from lagwatch.dashboard.config import DashboardConfig
 
 _UNTIL = "_login_until"
 # A wrong password costs this long, so guessing over the network is slow.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from dashboard.fmt import duration
+from lagwatch.dashboard.fmt import duration
 
 # Documented numeric statuses (DESIGN.md, Metrics).
 KAFKA_STATUS = {0: "OK", 1: "WARN", 2: "ERR", 3: "STOP", 4: "STALL", 5: "REWIND"}

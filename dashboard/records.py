@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from store import Record
+from lagwatch.store import Record
 
 PROBE_TRACES = "probe.traces"
 

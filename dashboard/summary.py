@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from alerts.state import FIRING, AlertState
-from dashboard import data, model
+from lagwatch.alerts.state import FIRING, AlertState
+from lagwatch.dashboard import data, model
 
 FRESHNESS = "lagwatch_pipeline_freshness_seconds"
 PROBE_LATENCY = "lagwatch_probe_latency_seconds"

@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, fmt
-from dashboard.model import OK, RANK, STALE_AFTER
-from store import Series, StoreUnavailable
+from lagwatch.dashboard import data, fmt
+from lagwatch.dashboard.model import OK, RANK, STALE_AFTER
+from lagwatch.store import Series, StoreUnavailable
 
 # Query params that carry over from page to page (st.navigation drops them on a switch).
 STICKY = ("range", "refresh", "pipeline", "cluster", "group", "source", "slot")

@@ -69,7 +69,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from store import StoreUnavailable, open_store
+    from lagwatch.store import StoreUnavailable, open_store
 
     config = _load(args.config)
     store = open_store(config.store, read_only=True)
@@ -92,11 +92,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from collectors.base import CollectorContext
-    from collectors.probe import build_pipeline_collectors
-    from collectors.registry import build_collectors
+    from lagwatch.collectors.base import CollectorContext
+    from lagwatch.collectors.probe import build_pipeline_collectors
+    from lagwatch.collectors.registry import build_collectors
     from lagwatch.logs import Redactor
-    from store import StoreUnavailable, open_store
+    from lagwatch.store import StoreUnavailable, open_store
 
     config = _load(args.config)
     redact = Redactor(config.secrets())
@@ -138,7 +138,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     config = _load(args.config)
     host = args.host or config.dashboard.host
     port = args.port or config.dashboard.port
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    app = Path(__file__).parent / "dashboard" / "app.py"
     command = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", host, "--server.port", str(port),

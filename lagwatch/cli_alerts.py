@@ -40,7 +40,7 @@ def _on_store(
 ) -> Any:
     """Return ``action(store)`` on the store of ``-c CONFIG``, closing it after."""
     from lagwatch.cli import _load
-    from store import StoreUnavailable, open_store
+    from lagwatch.store import StoreUnavailable, open_store
 
     store = open_store(_load(args.config).store, read_only=read_only)
     try:
@@ -66,8 +66,8 @@ def _reporting(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.
 
 @_reporting
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    from alerts.builtin import builtin_rules
-    from alerts.replay import (
+    from lagwatch.alerts.builtin import builtin_rules
+    from lagwatch.alerts.replay import (
         RulesFile,
         format_transition,
         metrics_of,
@@ -77,7 +77,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     )
     from lagwatch.config import ConfigError
     from lagwatch.loader import load_config
-    from store.types import parse_duration
+    from lagwatch.store.types import parse_duration
 
     try:
         loaded = load_config(args.file, RulesFile)
@@ -121,8 +121,8 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 @_reporting
 def cmd_silence_add(args: argparse.Namespace) -> int:
-    from alerts.silences import add_silence
-    from store.types import format_duration, parse_duration
+    from lagwatch.alerts.silences import add_silence
+    from lagwatch.store.types import format_duration, parse_duration
 
     now = time.time()
     try:
@@ -144,7 +144,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
 
 @_reporting
 def cmd_silence_list(args: argparse.Namespace) -> int:
-    from alerts.silences import list_silences
+    from lagwatch.alerts.silences import list_silences
 
     now = time.time()
     silences = _on_store(args, lambda store: list_silences(store, now, include_expired=args.all))
@@ -168,7 +168,7 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
 
 @_reporting
 def cmd_silence_expire(args: argparse.Namespace) -> int:
-    from alerts.silences import expire_silence
+    from lagwatch.alerts.silences import expire_silence
 
     try:
         silence = _on_store(args, lambda store: expire_silence(store, args.id, time.time()))

@@ -9,15 +9,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from alerts.config import AlertsConfig
-from collectors.kafka import KafkaCluster
-from collectors.pipeline import PipelineConfig, Problem, check_pipelines
-from collectors.probe import ProbeConfig
-from collectors.registry import SOURCE_KINDS, SourceConfig
-from dashboard.config import DashboardConfig
+from lagwatch.alerts.config import AlertsConfig
+from lagwatch.collectors.kafka import KafkaCluster
+from lagwatch.collectors.pipeline import PipelineConfig, Problem, check_pipelines
+from lagwatch.collectors.probe import ProbeConfig
+from lagwatch.collectors.registry import SOURCE_KINDS, SourceConfig
+from lagwatch.dashboard.config import DashboardConfig
 from lagwatch.loader import ConfigError, load_config, register_tags
-from store import StoreConfig
-from store.types import Duration
+from lagwatch.store import StoreConfig
+from lagwatch.store.types import Duration
 
 register_tags(list(SOURCE_KINDS))
 

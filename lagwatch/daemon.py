@@ -18,17 +18,17 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from alerts.build import build_service
-from alerts.service import AlertService
-from alerts.topology import Topology, links_from
-from collectors.base import Collector, CollectorContext
-from collectors.probe import build_pipeline_collectors
-from collectors.registry import build_collectors
-from collectors.runner import Runner, RunResult
+from lagwatch.alerts.build import build_service
+from lagwatch.alerts.service import AlertService
+from lagwatch.alerts.topology import Topology, links_from
+from lagwatch.collectors.base import Collector, CollectorContext
+from lagwatch.collectors.probe import build_pipeline_collectors
+from lagwatch.collectors.registry import build_collectors
+from lagwatch.collectors.runner import Runner, RunResult
 from lagwatch.config import LagwatchConfig
 from lagwatch.logs import Redactor
 from lagwatch.metrics_http import serve_metrics
-from store import Store, StoreUnavailable, open_store
+from lagwatch.store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("lagwatch.daemon")
 

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from lagwatch.demo_config import ROOT, DemoNames, DemoPorts, notifications_path
 from lagwatch.devstack import devstack_env
-from store.types import format_duration, parse_duration
+from lagwatch.store.types import format_duration, parse_duration
 
 READY_TIMEOUT = 60.0
 STATUS_EVERY = 30.0
@@ -165,7 +165,7 @@ class Demo:
     # -- starting ----------------------------------------------------------------
 
     def _start(self) -> None:
-        from collectors.probe_table import TableName
+        from lagwatch.collectors.probe_table import TableName
         from lagwatch.daemon import Daemon
         from lagwatch.demo_traffic import OrderWriter, prepare_database, prepare_topic
 

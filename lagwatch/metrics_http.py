@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from lagwatch.catalog import catalog
-from store import Store, StoreUnavailable
+from lagwatch.store import Store, StoreUnavailable
 
 log = logging.getLogger("lagwatch.metrics")
 

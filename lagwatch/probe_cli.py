@@ -8,9 +8,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from collectors.base import CollectorContext, SourceUnreachable
-from collectors.probe import ProbeCollector, ProbeConfig, build_probes
-from collectors.probe_table import grants_mysql, grants_postgres, init_mysql, init_postgres
+from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.probe import ProbeCollector, ProbeConfig, build_probes
+from lagwatch.collectors.probe_table import grants_mysql, grants_postgres, init_mysql, init_postgres
 from lagwatch.config import LagwatchConfig
 from lagwatch.logs import Redactor
 

@@ -7,8 +7,8 @@ import json
 import sys
 import time
 
-from reports.capacity import Item, capacity_report
-from store.types import format_bytes, format_duration, parse_duration
+from lagwatch.reports.capacity import Item, capacity_report
+from lagwatch.store.types import format_bytes, format_duration, parse_duration
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -78,7 +78,7 @@ def _duration(args: argparse.Namespace, option: str) -> float | None:
 
 
 def run_capacity(args: argparse.Namespace, config) -> int:
-    from store import StoreUnavailable, open_store
+    from lagwatch.store import StoreUnavailable, open_store
 
     window, horizon = _duration(args, "window"), _duration(args, "horizon")
     if window is None or horizon is None:

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports.fit import Trend, fit_line
-from store import Labels, LatestValue, Store
+from lagwatch.reports.fit import Trend, fit_line
+from lagwatch.store import Labels, LatestValue, Store
 
 # Fewer points than this and the report says "not enough history" rather than a number.
 MIN_POINTS = 4

@@ -1,9 +1,9 @@
 """Time-series store: samples, series, rollups, retention and records."""
 
-from store.config import StoreConfig
-from store.open import open_store
-from store.protocol import Store, StoreUnavailable
-from store.sample import Labels, LatestValue, Record, Sample, Series
+from lagwatch.store.config import StoreConfig
+from lagwatch.store.open import open_store
+from lagwatch.store.protocol import Store, StoreUnavailable
+from lagwatch.store.sample import Labels, LatestValue, Record, Sample, Series
 
 __all__ = [
     "LatestValue",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from store.types import Duration
+from lagwatch.store.types import Duration
 
 
 class Retention(BaseModel):

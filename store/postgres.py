@@ -7,8 +7,8 @@ from typing import Any
 
 import psycopg
 
-from store.config import Retention
-from store.sql import SqlStore
+from lagwatch.store.config import Retention
+from lagwatch.store.sql import SqlStore
 
 
 class PostgresStore(SqlStore):

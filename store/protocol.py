@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
-from store.sample import LatestValue, Record, Sample, Series
+from lagwatch.store.sample import LatestValue, Record, Sample, Series
 
 Aggregation = Literal["avg", "min", "max"]
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from store.sample import Record
-from store.schema import CHUNK, MS, to_ms
+from lagwatch.store.sample import Record
+from lagwatch.store.schema import CHUNK, MS, to_ms
 
 
 class SqlRecords:

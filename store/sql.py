@@ -10,11 +10,11 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from store.config import Retention
-from store.protocol import Aggregation, StoreUnavailable
-from store.records import SqlRecords
-from store.sample import Labels, LatestValue, Sample, Series, labels_key
-from store.schema import CHUNK, MS, ROLLUPS, SCHEMA, to_ms
+from lagwatch.store.config import Retention
+from lagwatch.store.protocol import Aggregation, StoreUnavailable
+from lagwatch.store.records import SqlRecords
+from lagwatch.store.sample import Labels, LatestValue, Sample, Series, labels_key
+from lagwatch.store.schema import CHUNK, MS, ROLLUPS, SCHEMA, to_ms
 
 # Samples arriving this late still land in their rollup bucket.
 LATE_GRACE_MS = 5 * 60_000

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import IO, Any
 
-from store.config import Retention
-from store.sql import SqlStore
+from lagwatch.store.config import Retention
+from lagwatch.store.sql import SqlStore
 
 
 class SqliteStore(SqlStore):

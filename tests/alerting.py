@@ -8,14 +8,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from alerts.build import build_notifiers
-from alerts.config import AlertsConfig
-from alerts.engine import Engine
-from alerts.notifiers.log import LogNotifier
-from alerts.outbox import Dispatcher, RetryPolicy
-from alerts.topology import PipelineLink, Topology
-from store import Sample
-from store.sqlite import SqliteStore
+from lagwatch.alerts.build import build_notifiers
+from lagwatch.alerts.config import AlertsConfig
+from lagwatch.alerts.engine import Engine
+from lagwatch.alerts.notifiers.log import LogNotifier
+from lagwatch.alerts.outbox import Dispatcher, RetryPolicy
+from lagwatch.alerts.topology import PipelineLink, Topology
+from lagwatch.store import Sample
+from lagwatch.store.sqlite import SqliteStore
 
 T0 = 1_700_000_000.0
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from alerts.state import NAMESPACE as STATES
-from alerts.state import AlertState
-from store import open_store
+from lagwatch.alerts.state import NAMESPACE as STATES
+from lagwatch.alerts.state import AlertState
+from lagwatch.store import open_store
 from tests import seed
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from store.sqlite import SqliteStore
+from lagwatch.store.sqlite import SqliteStore
 from tests.integration.kafka_helpers import CommittingConsumer
 
 STATUS = "lagwatch_kafka_group_status"

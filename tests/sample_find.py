@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from store import Sample
+from lagwatch.store import Sample
 
 
 def one(samples: Iterable[Sample], name: str, **labels: str) -> Sample:

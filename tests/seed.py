@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alerts.builtin import effective_rules
-from alerts.config import AlertsConfig
-from alerts.engine import Engine
-from alerts.replay import metrics_of
-from alerts.silences import Silence, parse_matchers
-from alerts.view import ReplayView
-from store import Record, Sample, Store, open_store
+from lagwatch.alerts.builtin import effective_rules
+from lagwatch.alerts.config import AlertsConfig
+from lagwatch.alerts.engine import Engine
+from lagwatch.alerts.replay import metrics_of
+from lagwatch.alerts.silences import Silence, parse_matchers
+from lagwatch.alerts.view import ReplayView
+from lagwatch.store import Record, Sample, Store, open_store
 
 DATASET = Path(__file__).resolve().parents[1] / "sample_data" / "dashboard" / "incident.json"
 # The alert engine is run over at most this many of the last hours of the dataset.

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from store import Record, Sample, Store
+from lagwatch.store import Record, Sample, Store
 
 T0 = 1_699_999_200.0  # hour-aligned, so rollup buckets are predictable
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from alerts.notifiers import log, pagerduty, slack
-from alerts.notifiers.base import Digest, Notification, Notifier, Result
+from lagwatch.alerts.notifiers import log, pagerduty, slack
+from lagwatch.alerts.notifiers.base import Digest, Notification, Notifier, Result
 
 
 @dataclass(frozen=True)

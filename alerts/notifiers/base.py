@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from alerts.template import value_text
+from lagwatch.alerts.template import value_text
 
 PD_SEVERITY = {"page": "critical", "ticket": "error", "warning": "warning", "info": "info"}
 

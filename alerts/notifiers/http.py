@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from alerts.notifiers.base import Result
+from lagwatch.alerts.notifiers.base import Result
 
 
 class WebhookNotifier:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from alerts.notifiers.base import Digest, Notification, Result
+from lagwatch.alerts.notifiers.base import Digest, Notification, Result
 
 log = logging.getLogger("lagwatch.alerts.notify")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from alerts.notifiers.base import PD_SEVERITY, Digest, Notification, Result, where
-from alerts.notifiers.http import WebhookNotifier, post_json
+from lagwatch.alerts.notifiers.base import PD_SEVERITY, Digest, Notification, Result, where
+from lagwatch.alerts.notifiers.http import WebhookNotifier, post_json
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 # Labels that name the thing at fault, most specific first, for `component`.

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from alerts.notifiers.base import AlertView, Digest, Notification, Result, where
-from alerts.notifiers.http import WebhookNotifier, post_json
+from lagwatch.alerts.notifiers.base import AlertView, Digest, Notification, Result, where
+from lagwatch.alerts.notifiers.http import WebhookNotifier, post_json
 
 # Slack refuses messages past 50 blocks and headers past 150 characters.
 MAX_BLOCKS = 50

@@ -1,8 +1,8 @@
 """MySQL / MariaDB source: binlog files, retention and CDC settings, and where each reader stands."""
 
-from collectors.mysql.collector import MysqlCollector, MysqlSource, build
-from collectors.mysql.readers import TAP_POSITION_NAMESPACE, BinlogReader
-from collectors.mysql.session import connect_args
+from lagwatch.collectors.mysql.collector import MysqlCollector, MysqlSource, build
+from lagwatch.collectors.mysql.readers import TAP_POSITION_NAMESPACE, BinlogReader
+from lagwatch.collectors.mysql.session import connect_args
 
 __all__ = [
     "TAP_POSITION_NAMESPACE",

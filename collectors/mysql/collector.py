@@ -10,15 +10,15 @@ from typing import Literal
 import pymysql
 from pydantic import Field, SecretStr, model_validator
 
-from collectors.base import Collector, CollectorContext, SourceBase, SourceUnreachable
-from collectors.mysql.clock import FileClock
-from collectors.mysql.readers import (
+from lagwatch.collectors.base import Collector, CollectorContext, SourceBase, SourceUnreachable
+from lagwatch.collectors.mysql.clock import FileClock
+from lagwatch.collectors.mysql.readers import (
     BinlogReader,
     ReaderError,
     ReaderPosition,
     read_position,
 )
-from collectors.mysql.samples import (
+from lagwatch.collectors.mysql.samples import (
     CURRENT_FILE,
     ENABLED,
     READER_UP,
@@ -26,11 +26,11 @@ from collectors.mysql.samples import (
     reader_samples,
     server_samples,
 )
-from collectors.mysql.server import PROBE_SQL, BinlogState, ServerInfo
-from collectors.mysql.session import PyMysqlSession, Session, connect_args, error_text
-from collectors.outbox import MYSQL, OutboxTable
-from collectors.outbox import build as build_outbox
-from store import Sample, Store
+from lagwatch.collectors.mysql.server import PROBE_SQL, BinlogState, ServerInfo
+from lagwatch.collectors.mysql.session import PyMysqlSession, Session, connect_args, error_text
+from lagwatch.collectors.outbox import MYSQL, OutboxTable
+from lagwatch.collectors.outbox import build as build_outbox
+from lagwatch.store import Sample, Store
 
 log = logging.getLogger("lagwatch.collectors.mysql")
 

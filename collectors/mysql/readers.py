@@ -23,9 +23,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from collectors.mysql.session import Session, error_text
-from store import Store, StoreUnavailable
-from store.types import format_duration
+from lagwatch.collectors.mysql.session import Session, error_text
+from lagwatch.store import Store, StoreUnavailable
+from lagwatch.store.types import format_duration
 
 TAP_POSITION_NAMESPACE = "tap.position"
 

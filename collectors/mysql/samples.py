@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collectors.mysql.clock import FileClock, purge_eta
-from collectors.mysql.gtid import GtidError, purged_gtids_missing
-from collectors.mysql.readers import ReaderError, ReaderPosition
-from collectors.mysql.server import BinlogState, ServerInfo, split_name
-from store import Sample
+from lagwatch.collectors.mysql.clock import FileClock, purge_eta
+from lagwatch.collectors.mysql.gtid import GtidError, purged_gtids_missing
+from lagwatch.collectors.mysql.readers import ReaderError, ReaderPosition
+from lagwatch.collectors.mysql.server import BinlogState, ServerInfo, split_name
+from lagwatch.store import Sample
 
 SERVER_INFO = "lagwatch_mysql_server_info"
 ENABLED = "lagwatch_mysql_binlog_enabled"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from collectors.mysql.session import Rows
+from lagwatch.collectors.mysql.session import Rows
 
 # Once per connection: the flavour decides which statements the cycle uses,
 # and SHOW BINARY LOGS fails outright when the binlog is off.

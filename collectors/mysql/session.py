@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 import pymysql
 from pymysql.constants import CLIENT
 
-from collectors.base import SourceUnreachable
+from lagwatch.collectors.base import SourceUnreachable
 
 Rows = list[dict[str, Any]]
 

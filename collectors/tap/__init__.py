@@ -5,6 +5,6 @@ callback; `relay.KafkaRelay` is one such callback (publish to a topic), the
 probe is another (time the probe rows). Taps never write to the lagwatch store.
 """
 
-from collectors.tap.change import Change, ChangeHandler, Tap, TapPosition
+from lagwatch.collectors.tap.change import Change, ChangeHandler, Tap, TapPosition
 
 __all__ = ["Change", "ChangeHandler", "Tap", "TapPosition"]

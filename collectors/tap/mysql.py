@@ -20,7 +20,7 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import HeartbeatLogEvent, MariadbGtidEvent, RotateEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from collectors.tap.change import Backoff, Change, ChangeHandler, TapPosition
+from lagwatch.collectors.tap.change import Backoff, Change, ChangeHandler, TapPosition
 
 log = logging.getLogger("lagwatch.tap.mysql")
 # The library warns on every start that binlog_row_metadata is not FULL; we read

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.tap.change import Change
+from lagwatch.collectors.tap.change import Change
 
 # PostgreSQL timestamps count microseconds from 2000-01-01 UTC.
 PG_EPOCH = 946_684_800.0

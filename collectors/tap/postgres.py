@@ -20,8 +20,8 @@ import psycopg
 from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from collectors.tap.change import Backoff, ChangeHandler, TapPosition
-from collectors.tap.pgoutput import (
+from lagwatch.collectors.tap.change import Backoff, ChangeHandler, TapPosition
+from lagwatch.collectors.tap.pgoutput import (
     PgOutputDecoder,
     lsn_text,
     parse_keepalive,

@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from collectors.tap.change import Change
+from lagwatch.collectors.tap.change import Change
 
 log = logging.getLogger("lagwatch.tap.relay")
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import streamlit as st
 
-from alerts.silences import Silence, parse_matchers, silenced_by, split_matchers
-from alerts.state import FIRING, PENDING, RESOLVED, AlertState
-from alerts.template import value_text
-from dashboard import data, examples, fmt, model, summary, ui
-from store.types import parse_duration
+from lagwatch.alerts.silences import Silence, parse_matchers, silenced_by, split_matchers
+from lagwatch.alerts.state import FIRING, PENDING, RESOLVED, AlertState
+from lagwatch.alerts.template import value_text
+from lagwatch.dashboard import data, examples, fmt, model, summary, ui
+from lagwatch.store.types import parse_duration
 
 LINKS = {
     "runbook": st.column_config.LinkColumn(display_text="runbook"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import capacity as cap
-from dashboard import charts, data, fmt, ui
-from reports.capacity import MIN_POINTS, Item
+from lagwatch.dashboard import capacity as cap
+from lagwatch.dashboard import charts, data, fmt, ui
+from lagwatch.reports.capacity import MIN_POINTS, Item
 
 COLUMNS = {
     "what": st.column_config.TextColumn(width="medium"),

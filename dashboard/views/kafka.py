@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard import charts as plots
-from dashboard import data, examples, fmt, model, ui
-from store import LatestValue, Series
+from lagwatch.dashboard import charts as plots
+from lagwatch.dashboard import data, examples, fmt, model, ui
+from lagwatch.store import LatestValue, Series
 
 GROUP = "lagwatch_kafka_group_"
 PARTITION = "lagwatch_kafka_partition_"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, examples, fmt, model, ui
+from lagwatch.dashboard import charts, data, examples, fmt, model, ui
 
 BINLOG = "lagwatch_mysql_binlog_"
 # A reader whose binlog is purged within this is shown as critical, within 4× as a warning.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, examples, fmt, model, ui
+from lagwatch.dashboard import charts, data, examples, fmt, model, ui
 
 OUTBOX = "lagwatch_outbox_"
 # An oldest row older than this is a warning, ten times this critical.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from alerts.state import AlertState
-from dashboard import charts, data, examples, fmt, model, summary, ui
+from lagwatch.alerts.state import AlertState
+from lagwatch.dashboard import charts, data, examples, fmt, model, summary, ui
 
 TILES_PER_ROW = 3
 WORST_GROUPS = 10

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, examples, fmt, model, summary, ui
-from dashboard.records import Trace
-from store import Series
+from lagwatch.dashboard import charts, data, examples, fmt, model, summary, ui
+from lagwatch.dashboard.records import Trace
+from lagwatch.store import Series
 
 QUANTILES = ["p50", "p95", "p99"]
 TRACES = 20

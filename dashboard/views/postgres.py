@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, examples, fmt, model, ui
+from lagwatch.dashboard import charts, data, examples, fmt, model, ui
 
 SLOT = "lagwatch_pg_slot_"
 REPLICA = "lagwatch_pg_replica_"

@@ -18,8 +18,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from collectors.kafka import KafkaCluster, KafkaCollector
-from store import Sample, Store
+from lagwatch.collectors.kafka import KafkaCluster, KafkaCollector
+from lagwatch.store import Sample, Store
 
 
 class KafkaScratch:

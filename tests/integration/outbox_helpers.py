@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from collectors.outbox import OutboxCollector, OutboxTable
-from collectors.outbox_sql import Dialect
-from store import Sample
+from lagwatch.collectors.outbox import OutboxCollector, OutboxTable
+from lagwatch.collectors.outbox_sql import Dialect
+from lagwatch.store import Sample
 
 
 def outbox_collector(

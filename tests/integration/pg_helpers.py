@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable
 
 from pydantic import SecretStr
 
-from collectors.base import CollectorContext
-from collectors.postgres import PostgresCollector, PostgresSource
-from store import Sample
+from lagwatch.collectors.base import CollectorContext
+from lagwatch.collectors.postgres import PostgresCollector, PostgresSource
+from lagwatch.store import Sample
 from tests.integration.conftest import devstack
 
 

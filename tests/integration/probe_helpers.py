@@ -7,11 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from collectors.base import CollectorContext
-from collectors.probe import ProbeCollector, build_probes
-from collectors.runner import Runner
+from lagwatch.collectors.base import CollectorContext
+from lagwatch.collectors.probe import ProbeCollector, build_probes
+from lagwatch.collectors.runner import Runner
 from lagwatch.config import LagwatchConfig, load
-from store import Store, open_store
+from lagwatch.store import Store, open_store
 from tests.integration.conftest import ROOT
 
 

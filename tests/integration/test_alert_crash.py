@@ -7,8 +7,8 @@ import socket
 import time
 from pathlib import Path
 
-from alerts.outbox import HISTORY, OUTBOX
-from store.sqlite import SqliteStore
+from lagwatch.alerts.outbox import HISTORY, OUTBOX
+from lagwatch.store.sqlite import SqliteStore
 from tests.daemon_run import start_daemon
 from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from alerts.topology import PipelineLink, Topology
+from lagwatch.alerts.topology import PipelineLink, Topology
 from lagwatch.config import LagwatchConfig
 from lagwatch.daemon import Daemon
 from tests.alerting import GroupVerdicts

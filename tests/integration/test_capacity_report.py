@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 from pydantic import SecretStr
 
-from collectors.runner import Runner
-from store import StoreConfig, open_store
+from lagwatch.collectors.runner import Runner
+from lagwatch.store import StoreConfig, open_store
 from tests.integration.pg_helpers import collector
 
 ROOT = Path(__file__).resolve().parents[2]

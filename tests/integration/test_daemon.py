@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from store import StoreConfig, StoreUnavailable, open_store
-from store.postgres import PostgresStore
+from lagwatch.store import StoreConfig, StoreUnavailable, open_store
+from lagwatch.store.postgres import PostgresStore
 from tests.support.private_postgres import PrivatePostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

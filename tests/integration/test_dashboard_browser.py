@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from dashboard import fmt
+from lagwatch.dashboard import fmt
 from tests import seed
 from tests.browser import DRAWN, READY, chromium, dashboard_server
 from tests.dashboard_app import seeded_config, stored_alerts

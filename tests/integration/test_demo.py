@@ -28,7 +28,7 @@ from psycopg import sql
 
 from lagwatch.config import load
 from lagwatch.demo_config import DemoNames
-from store import Store, open_store
+from lagwatch.store import Store, open_store
 from tests.integration.conftest import ROOT
 from tests.integration.pg_helpers import wait_for
 from tests.support.private_postgres import free_port

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from collectors.kafka import KafkaCluster, KafkaCollector
+from lagwatch.collectors.kafka import KafkaCluster, KafkaCollector
 from tests.integration.conftest import devstack
 from tests.integration.kafka_lag_helpers import commit_offsets, find, one, value, wait_until
 from tests.integration.private_kafka import PrivateKafka

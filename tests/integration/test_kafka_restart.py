@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from collectors.kafka_state import NAMESPACE, group_key
-from collectors.kafka_verdict import Status
-from collectors.runner import Runner
-from store import Store, StoreConfig, open_store
+from lagwatch.collectors.kafka_state import NAMESPACE, group_key
+from lagwatch.collectors.kafka_verdict import Status
+from lagwatch.collectors.runner import Runner
+from lagwatch.store import Store, StoreConfig, open_store
 from tests.integration.kafka_lag_helpers import (
     KafkaScratch,
     background,

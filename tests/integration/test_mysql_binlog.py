@@ -14,7 +14,7 @@ from typing import Any
 import pymysql
 from pymysql.converters import escape_string
 
-from collectors.mysql import MysqlCollector, MysqlSource, connect_args
+from lagwatch.collectors.mysql import MysqlCollector, MysqlSource, connect_args
 from tests.connect_stub import ConnectStub
 from tests.sample_find import one
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from collectors.base import CollectorContext, SourceUnreachable
-from collectors.mysql import MysqlCollector, MysqlSource
-from collectors.runner import Runner
-from store.sqlite import SqliteStore
+from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.mysql import MysqlCollector, MysqlSource
+from lagwatch.collectors.runner import Runner
+from lagwatch.store.sqlite import SqliteStore
 from tests.integration.test_mysql_binlog import static_reader
 from tests.private_mariadb import PrivateMariadb
 from tests.sample_find import one

@@ -8,9 +8,9 @@ from typing import Any
 import pymysql
 import pytest
 
-from collectors.mysql import connect_args
-from collectors.outbox import MYSQL
-from collectors.outbox_sql import quote_mysql
+from lagwatch.collectors.mysql import connect_args
+from lagwatch.collectors.outbox import MYSQL
+from lagwatch.collectors.outbox_sql import quote_mysql
 from tests.integration.outbox_helpers import (
     PUBLISHED,
     by_table,

@@ -9,8 +9,8 @@ import pytest
 from psycopg import sql
 from pydantic import SecretStr
 
-from collectors.outbox import POSTGRES
-from collectors.postgres import connect as pg_connect
+from lagwatch.collectors.outbox import POSTGRES
+from lagwatch.collectors.postgres import connect as pg_connect
 from tests.integration.outbox_helpers import (
     PUBLISHED,
     by_table,

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from collectors.base import CollectorContext, SourceUnreachable
-from collectors.pg_query import ServerFeatures, build_cycle_query
-from collectors.pg_samples import Snapshot
-from store.sqlite import SqliteStore
+from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.pg_query import ServerFeatures, build_cycle_query
+from lagwatch.collectors.pg_samples import Snapshot
+from lagwatch.store.sqlite import SqliteStore
 from tests.integration.conftest import devstack
 from tests.integration.pg_helpers import collector, of_slot, of_source, psql, wait_for
 

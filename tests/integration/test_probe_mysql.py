@@ -10,7 +10,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from collectors.mysql import connect_args
+from lagwatch.collectors.mysql import connect_args
 from tests.integration.kafka_helpers import CommittingConsumer, topic
 from tests.integration.probe_helpers import (
     assert_every_hop_timed,

@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collectors.probe_book import Probe
-from collectors.probe_trace import ProbeTracer
+from lagwatch.collectors.probe_book import Probe
+from lagwatch.collectors.probe_trace import ProbeTracer
 
 
 class Receiver(BaseHTTPRequestHandler):

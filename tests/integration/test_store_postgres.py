@@ -9,8 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from store import Sample
-from store.postgres import PostgresStore
+from lagwatch.store import Sample
+from lagwatch.store.postgres import PostgresStore
 from tests.store_contract import StoreContract
 
 

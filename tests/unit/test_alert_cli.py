@@ -123,9 +123,9 @@ def test_alert_config_errors_name_the_line(tmp_path: Path) -> None:
 
 def test_rules_test_reads_the_configured_store_without_data(tmp_path: Path) -> None:
     """Given the incident in a store (shifted to the last 10 minutes), the replay finds it."""
-    from alerts.replay import read_samples
-    from store import Sample
-    from store.sqlite import SqliteStore
+    from lagwatch.alerts.replay import read_samples
+    from lagwatch.store import Sample
+    from lagwatch.store.sqlite import SqliteStore
 
     samples = read_samples((SAMPLES / "group_stops.jsonl").read_text().splitlines(), "sample")
     shift = time.time() - max(s.ts for s in samples) - 1

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from alerts.outbox import HISTORY, OUTBOX
+from lagwatch.alerts.outbox import HISTORY, OUTBOX
 from tests.alerting import Harness
 from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
 

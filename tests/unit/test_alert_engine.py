@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from alerts.notifiers.base import Digest, Notification
-from alerts.silences import add_silence, expire_silence
-from alerts.topology import PipelineLink
+from lagwatch.alerts.notifiers.base import Digest, Notification
+from lagwatch.alerts.silences import add_silence, expire_silence
+from lagwatch.alerts.topology import PipelineLink
 from tests.alerting import T0, Harness
 
 STATUS = "lagwatch_kafka_group_status"
@@ -246,8 +246,8 @@ def test_a_stopped_group_is_paged_once_not_again_as_lagging(tmp_path: Path) -> N
 
 
 def test_pipelines_from_the_config_become_the_engines_topology() -> None:
-    from alerts.topology import Topology, links_from
-    from collectors.pipeline import PipelineConfig
+    from lagwatch.alerts.topology import Topology, links_from
+    from lagwatch.collectors.pipeline import PipelineConfig
 
     pipe = PipelineConfig.model_validate(
         {"name": "orders", "source": "orders-db", "slot": "dbz", "kafka": "main",

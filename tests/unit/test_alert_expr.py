@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.expr import parse_matcher, parse_number, parse_selector, parse_threshold
+from lagwatch.alerts.expr import parse_matcher, parse_number, parse_selector, parse_threshold
 
 
 @pytest.mark.parametrize(

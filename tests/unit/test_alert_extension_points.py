@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerts.notifiers import NOTIFIER_KINDS
-from alerts.rules import KINDS
+from lagwatch.alerts.notifiers import NOTIFIER_KINDS
+from lagwatch.alerts.rules import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 

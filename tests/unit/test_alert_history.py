@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.history import NAMESPACE, Change, prune
-from store import Record
+from lagwatch.alerts.history import NAMESPACE, Change, prune
+from lagwatch.store import Record
 from tests.alerting import T0, Harness
 
 LAG = "lagwatch_kafka_group_max_lag_seconds"

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from alerts.rules import RuleConfig, compile_rule
-from alerts.topology import PipelineLink, Topology
-from alerts.view import LiveView
-from store import Sample
-from store.sqlite import SqliteStore
+from lagwatch.alerts.rules import RuleConfig, compile_rule
+from lagwatch.alerts.topology import PipelineLink, Topology
+from lagwatch.alerts.view import LiveView
+from lagwatch.store import Sample
+from lagwatch.store.sqlite import SqliteStore
 
 NOW = 1_700_000_000.0
 
@@ -177,7 +177,7 @@ def test_bad_rules_are_refused(rule: dict[str, Any], says: str) -> None:
 
 
 def test_builtin_pack_loads_and_reads_only_lagwatch_metrics() -> None:
-    from alerts.builtin import builtin_rules
+    from lagwatch.alerts.builtin import builtin_rules
 
     rules = builtin_rules()
     assert len({r.name for r in rules}) == len(rules)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.rules import Observation
-from alerts.state import AlertState, FlapPolicy, Timing, step
+from lagwatch.alerts.rules import Observation
+from lagwatch.alerts.state import AlertState, FlapPolicy, Timing, step
 
 LABELS = {"alertname": "R", "severity": "page"}
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from reports.fit import fit_line
+from lagwatch.reports.fit import fit_line
 
 
 def test_a_perfect_line_gives_its_slope_and_no_error() -> None:

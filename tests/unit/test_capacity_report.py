@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from lagwatch.cli import main
-from reports.capacity import capacity_report
-from store import Sample, Store, StoreConfig, open_store
+from lagwatch.reports.capacity import capacity_report
+from lagwatch.store import Sample, Store, StoreConfig, open_store
 
 GIB, MIB = 1024**3, 1024**2
 STEP = 60.0  # one sample a minute, like a slow collector

@@ -19,14 +19,14 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from alerts.builtin import builtin_rules
-from alerts.engine import Engine
-from alerts.silences import list_silences
-from alerts.state import AlertState
-from alerts.template import Context, format_value, render
-from dashboard.pages import page_at
+from lagwatch.alerts.builtin import builtin_rules
+from lagwatch.alerts.engine import Engine
+from lagwatch.alerts.silences import list_silences
+from lagwatch.alerts.state import AlertState
+from lagwatch.alerts.template import Context, format_value, render
 from lagwatch.config import load
-from store import Sample, Store, open_store
+from lagwatch.dashboard.pages import page_at
+from lagwatch.store import Sample, Store, open_store
 from tests import seed
 from tests.dashboard_app import (
     ALERTS,

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from alerts.silences import parse_matchers, split_matchers
-from dashboard import model
-from dashboard.charts import sparkline
-from dashboard.config import DashboardConfig
-from dashboard.data import mask_dsn
-from store import Sample
-from store.sqlite import SqliteStore
+from lagwatch.alerts.silences import parse_matchers, split_matchers
+from lagwatch.dashboard import model
+from lagwatch.dashboard.charts import sparkline
+from lagwatch.dashboard.config import DashboardConfig
+from lagwatch.dashboard.data import mask_dsn
+from lagwatch.store import Sample
+from lagwatch.store.sqlite import SqliteStore
 
 
 @pytest.mark.parametrize(
@@ -128,8 +128,8 @@ def test_one_read_only_store_serves_many_threads(tmp_path: Path) -> None:
 
 
 def test_probe_traces_in_the_probes_own_form_become_spans() -> None:
-    from dashboard.records import Trace
-    from store import Record
+    from lagwatch.dashboard.records import Trace
+    from lagwatch.store import Record
 
     body = {
         "pipeline": "orders",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import fmt
-from store import open_store
+from lagwatch.dashboard import fmt
+from lagwatch.store import open_store
 from tests import seed
 from tests.dashboard_app import (
     DATASET,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collectors.kafka_groups import GroupEvaluator
-from collectors.kafka_offsets import EMPTY, ClusterView, GroupView
-from collectors.kafka_timelag import EndOffsetHistory
-from collectors.kafka_track import SLICES_PER_WINDOW, PartitionTrack
-from collectors.kafka_verdict import Status, Thresholds
-from store import Sample
+from lagwatch.collectors.kafka_groups import GroupEvaluator
+from lagwatch.collectors.kafka_offsets import EMPTY, ClusterView, GroupView
+from lagwatch.collectors.kafka_timelag import EndOffsetHistory
+from lagwatch.collectors.kafka_track import SLICES_PER_WINDOW, PartitionTrack
+from lagwatch.collectors.kafka_verdict import Status, Thresholds
+from lagwatch.store import Sample
 
 STABLE, REBALANCING = 3, 1
 

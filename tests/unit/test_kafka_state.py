@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from collectors import kafka_state
-from collectors.kafka_groups import GroupEvaluator
-from collectors.kafka_offsets import EMPTY, GroupView
-from collectors.kafka_state import NAMESPACE, StateKeeper, group_key, history_key
-from collectors.kafka_timelag import EndOffsetHistory
-from collectors.kafka_track import GroupTrack
-from collectors.kafka_verdict import Status, Thresholds
-from store import Record, Sample
-from store.sqlite import SqliteStore
+from lagwatch.collectors import kafka_state
+from lagwatch.collectors.kafka_groups import GroupEvaluator
+from lagwatch.collectors.kafka_offsets import EMPTY, GroupView
+from lagwatch.collectors.kafka_state import NAMESPACE, StateKeeper, group_key, history_key
+from lagwatch.collectors.kafka_timelag import EndOffsetHistory
+from lagwatch.collectors.kafka_track import GroupTrack
+from lagwatch.collectors.kafka_verdict import Status, Thresholds
+from lagwatch.store import Record, Sample
+from lagwatch.store.sqlite import SqliteStore
 from tests.unit.test_kafka_groups import pick, view
 
 WINDOW = 30.0

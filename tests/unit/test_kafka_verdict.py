@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from collectors.kafka_track import PartitionTrack
-from collectors.kafka_verdict import (
+from lagwatch.collectors.kafka_track import PartitionTrack
+from lagwatch.collectors.kafka_verdict import (
     PartitionFacts,
     Status,
     Thresholds,

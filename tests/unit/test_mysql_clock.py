@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collectors.mysql.clock import Appearance, FileClock, purge_eta
+from lagwatch.collectors.mysql.clock import Appearance, FileClock, purge_eta
 
 DAY = 86400.0
 

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from collectors.base import CollectorContext, SourceUnreachable
-from collectors.mysql import TAP_POSITION_NAMESPACE, MysqlCollector, MysqlSource
-from collectors.mysql.server import (
+from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.mysql import TAP_POSITION_NAMESPACE, MysqlCollector, MysqlSource
+from lagwatch.collectors.mysql.server import (
     BINARY_LOG_STATUS_SQL,
     MASTER_STATUS_SQL,
     OLDEST_GTID_LIST_SQL,
     PROBE_SQL,
     retention_of,
 )
-from store import Record
-from store.sqlite import SqliteStore
+from lagwatch.store import Record
+from lagwatch.store.sqlite import SqliteStore
 from tests.connect_stub import ConnectStub
 from tests.mysql_replay import ReplaySession
 from tests.sample_find import names, one

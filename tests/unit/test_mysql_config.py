@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.mysql import MysqlSource
+from lagwatch.collectors.mysql import MysqlSource
 from lagwatch.config import ConfigError, load
 
 HEAD = """\
@@ -71,8 +71,8 @@ def test_reader_names_must_be_unique_per_source(tmp_path: Path) -> None:
 
 
 def test_outbox_tables_of_a_mysql_source_get_their_own_collector(tmp_path: Path) -> None:
-    from collectors.base import CollectorContext
-    from collectors.registry import build_collectors
+    from lagwatch.collectors.base import CollectorContext
+    from lagwatch.collectors.registry import build_collectors
 
     path = tmp_path / "lagwatch.yaml"
     path.write_text(

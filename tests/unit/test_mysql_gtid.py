@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.mysql.gtid import GtidError, MariadbGtidPos, MysqlGtidSet, purged_gtids_missing
+from lagwatch.collectors.mysql.gtid import (
+    GtidError,
+    MariadbGtidPos,
+    MysqlGtidSet,
+    purged_gtids_missing,
+)
 
 A = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
 B = "b9b4712a-df64-11e3-b391-60672090eb04"

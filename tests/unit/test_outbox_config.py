@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from collectors.outbox import OutboxTable
-from collectors.outbox_sql import MYSQL, POSTGRES, OutboxReading, outbox_query, quote_mysql
+from lagwatch.collectors.outbox import OutboxTable
+from lagwatch.collectors.outbox_sql import MYSQL, POSTGRES, OutboxReading, outbox_query, quote_mysql
 
 
 def table(**options: object) -> OutboxTable:

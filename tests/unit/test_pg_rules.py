@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.pg_samples import replica_samples, time_to_loss
-from collectors.postgres import InactiveClock
-from collectors.rate import RateWindow
-from store import Sample
-from store.sqlite import SqliteStore
+from lagwatch.collectors.pg_samples import replica_samples, time_to_loss
+from lagwatch.collectors.postgres import InactiveClock
+from lagwatch.collectors.rate import RateWindow
+from lagwatch.store import Sample
+from lagwatch.store.sqlite import SqliteStore
 
 RESERVED = {"wal_status": "reserved", "retained_bytes": 10}
 

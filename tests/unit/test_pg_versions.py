@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from collectors.base import CollectorContext
-from collectors.pg_query import SLOT_FIELDS, STAT_FIELDS, ServerFeatures, build_cycle_query
-from collectors.pg_samples import Snapshot, replica_samples
-from collectors.postgres import PostgresCollector, PostgresSource
-from store import Sample
-from store.sqlite import SqliteStore
+from lagwatch.collectors.base import CollectorContext
+from lagwatch.collectors.pg_query import SLOT_FIELDS, STAT_FIELDS, ServerFeatures, build_cycle_query
+from lagwatch.collectors.pg_samples import Snapshot, replica_samples
+from lagwatch.collectors.postgres import PostgresCollector, PostgresSource
+from lagwatch.store import Sample
+from lagwatch.store.sqlite import SqliteStore
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "postgres"
 VERSIONS = (13, 15, 17)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.tap.pgoutput import (
+from lagwatch.collectors.tap.pgoutput import (
     PgOutputDecoder,
     lsn_text,
     parse_keepalive,

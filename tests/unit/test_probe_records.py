@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from collectors.base import SourceUnreachable
-from collectors.pipeline import FreshnessEstimate, PipelineConfig
-from collectors.probe_book import Probe
-from collectors.probe_trace import ProbeTracer
-from collectors.runner import Runner
-from store import Record, Sample
-from store.sqlite import SqliteStore
+from lagwatch.collectors.base import SourceUnreachable
+from lagwatch.collectors.pipeline import FreshnessEstimate, PipelineConfig
+from lagwatch.collectors.probe_book import Probe
+from lagwatch.collectors.probe_trace import ProbeTracer
+from lagwatch.collectors.runner import Runner
+from lagwatch.store import Record, Sample
+from lagwatch.store.sqlite import SqliteStore
 
 
 class RecordingCollector:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from collectors.runner import Runner
-from store import Sample, StoreUnavailable
-from store.sqlite import SqliteStore
+from lagwatch.collectors.runner import Runner
+from lagwatch.store import Sample, StoreUnavailable
+from lagwatch.store.sqlite import SqliteStore
 
 
 class Source:

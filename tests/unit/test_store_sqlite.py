@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from store import Sample, StoreUnavailable
-from store.sqlite import SqliteStore
+from lagwatch.store import Sample, StoreUnavailable
+from lagwatch.store.sqlite import SqliteStore
 from tests.store_contract import StoreContract
 
 
@@ -36,8 +36,8 @@ def test_reader_in_another_process_sees_commits_while_writer_writes(tmp_path: Pa
             textwrap.dedent(
                 f"""
                 import sys, time
-                from store import Sample
-                from store.sqlite import SqliteStore
+                from lagwatch.store import Sample
+                from lagwatch.store.sqlite import SqliteStore
                 db = SqliteStore({str(path)!r})
                 for batch in range(40):
                     db.write([Sample.of("m", batch, time.time(), i=str(i)) for i in range(200)])
