@@ -244,3 +244,67 @@ kafka_java_tool() {
         -Dlog4j2.configurationFile="file:$KF_TOOLS_LOG4J" \
         -cp "$KAFKA_LIBS/*" "$class" "$@"
 }
+
+# --------------------------------------------------------------------------
+# Kafka Connect (distributed worker with the Debezium connectors)
+# --------------------------------------------------------------------------
+# The worker runs Connect 4.3.1 against the 4.4.0 broker: Debezium 3.6.1's
+# tasks fail on connect-runtime 4.4.0 (NoClassDefFoundError ...Sanitizer).
+# Debezium's MariaDB connector is not published at 3.6.x, hence 3.5.0.
+: "${LAGWATCH_CONNECT_PORT:=8083}"
+: "${LAGWATCH_CONNECT_VERSION:=4.3.1}"
+: "${LAGWATCH_DEBEZIUM_PG_VERSION:=3.6.1.Final}"
+: "${LAGWATCH_DEBEZIUM_MARIADB_VERSION:=3.5.0.Final}"
+: "${LAGWATCH_CONNECT_HEAP:=256m}"
+: "${LAGWATCH_CONNECT_FLUSH_MS:=1000}"
+
+CONNECT_HOME="$LAGWATCH_CACHE/connect-$LAGWATCH_CONNECT_VERSION"
+CONNECT_LIBS="$CONNECT_HOME/libs"
+# One top-level plugin.path entry per connector, each holding one plugin dir,
+# so every connector gets its own class loader and no stale version is seen.
+DBZ_PG_HOME="$LAGWATCH_CACHE/debezium-postgres-$LAGWATCH_DEBEZIUM_PG_VERSION"
+DBZ_PG_PLUGIN="$DBZ_PG_HOME/plugins/debezium-connector-postgres"
+DBZ_MY_HOME="$LAGWATCH_CACHE/debezium-mariadb-$LAGWATCH_DEBEZIUM_MARIADB_VERSION"
+DBZ_MY_PLUGIN="$DBZ_MY_HOME/plugins/debezium-connector-mariadb"
+CONNECT_PLUGIN_PATH="$DBZ_PG_HOME/plugins,$DBZ_MY_HOME/plugins"
+
+CN_DIR="$LAGWATCH_DEVSTACK_DIR/connect"
+CN_PROPS="$CN_DIR/connect-distributed.properties"
+CN_LOG4J="$DEVSTACK_HOME/conf/connect-log4j2.xml"
+CN_LOG="$CN_DIR/connect.log"
+CN_OUT="$CN_DIR/connect.out"
+CN_PIDFILE="$CN_DIR/connect.pid"
+CN_URL="http://$LAGWATCH_HOST:$LAGWATCH_CONNECT_PORT"
+# Internal topics and group; fixed names so a restarted worker finds its
+# connectors and offsets again.
+CN_GROUP=lagwatch-connect
+CN_CONFIG_TOPIC=lagwatch-connect-configs
+CN_OFFSET_TOPIC=lagwatch-connect-offsets
+CN_STATUS_TOPIC=lagwatch-connect-status
+
+CONNECT_SERVER_CLASS=org.apache.kafka.connect.cli.ConnectDistributed
+DBZ_PG_CLASS=io.debezium.connector.postgresql.PostgresConnector
+DBZ_MY_CLASS=io.debezium.connector.mariadb.MariaDbConnector
+
+# Database accounts the Debezium connectors log in with (PostgreSQL role and
+# MariaDB user of the same name).
+DEBEZIUM_USER=lagwatch_debezium
+DEBEZIUM_PASSWORD=debezium-secret
+
+# connect_rest METHOD PATH [JSON]: call the worker's REST API; prints the
+# body, fails (status on stderr) on HTTP >= 400 or no answer.
+connect_rest() {
+    local method=$1 path=$2 body=${3:-} out code
+    local args=(-sS -m 30 -X "$method" -H 'Accept: application/json' -o - -w '\n%{http_code}')
+    if [ -n "$body" ]; then
+        args+=(-H 'Content-Type: application/json' --data-binary "$body")
+    fi
+    out=$(curl "${args[@]}" "$CN_URL$path") || return 1
+    code=${out##*$'\n'}
+    out=${out%$'\n'*}
+    [ -n "$out" ] && printf '%s\n' "$out"
+    if [ "$code" -ge 400 ] 2>/dev/null; then
+        printf 'HTTP %s from %s %s\n' "$code" "$method" "$path" >&2
+        return 1
+    fi
+}
