@@ -1,6 +1,6 @@
 """PostgreSQL source: replication slots, WAL rate, physical replicas, and its outbox tables.
 
-One statement per cycle reads everything (see ``collectors/pg_query.py``);
+One statement per cycle reads everything (see ``read.py``);
 the collector keeps only what a single reading cannot give: the WAL rate
 (successive WAL positions) and, before PostgreSQL 17, since when a slot has
 been inactive.
@@ -10,116 +10,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
-from pydantic import Field, SecretStr
 
-from lagwatch.collectors.base import Collector, CollectorContext, SourceBase, SourceUnreachable
-from lagwatch.collectors.outbox import POSTGRES, OutboxTable
+from lagwatch.collectors.base import Collector, CollectorContext, SourceUnreachable
+from lagwatch.collectors.outbox import POSTGRES
 from lagwatch.collectors.outbox import build as build_outbox
-from lagwatch.collectors.pg_query import FEATURES_QUERY, ServerFeatures, build_cycle_query
-from lagwatch.collectors.pg_samples import (
-    Inactivity,
+from lagwatch.collectors.postgres.clock import InactiveClock
+from lagwatch.collectors.postgres.config import PostgresSource
+from lagwatch.collectors.postgres.read import FEATURES_QUERY, ServerFeatures, build_cycle_query
+from lagwatch.collectors.postgres.samples import (
     Snapshot,
     replica_samples,
     slot_samples,
     source_samples,
 )
+from lagwatch.collectors.postgres.session import connect_source, error_text
 from lagwatch.collectors.rate import RateWindow
-from lagwatch.store import Sample, Store, StoreUnavailable
-from lagwatch.store.types import Duration
-
-
-class PostgresSource(SourceBase):
-    """`sources: - kind: postgres`: a PostgreSQL server read with a pg_monitor role."""
-
-    kind: Literal["postgres"]
-    dsn: SecretStr
-    wal_rate_window: Duration = Field(
-        60.0, description="span over which the WAL rate (and so time to loss) is averaged"
-    )
-    outbox: list[OutboxTable] = Field(
-        default_factory=list, description="outbox tables to watch on this server"
-    )
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def connect(dsn: SecretStr, timeout: float, source: str) -> psycopg.Connection[Any]:
-    """Return an autocommit, read-only connection whose statements stop after ``timeout``."""
-    try:
-        return psycopg.connect(
-            dsn.get_secret_value(),
-            connect_timeout=max(1, int(timeout)),
-            options=(
-                f"-c statement_timeout={max(1, int(timeout * 1000))} "
-                "-c default_transaction_read_only=on"
-            ),
-            autocommit=True,
-            application_name="lagwatch",
-        )
-    except psycopg.Error as exc:
-        raise SourceUnreachable(
-            f"source {source}: cannot connect to PostgreSQL: {_one_line(exc)}; "
-            "check the dsn and that the server is up"
-        ) from None
-
-
-class InactiveClock:
-    """Since when each slot has been inactive.
-
-    PostgreSQL 17 reports ``inactive_since``; before that lagwatch starts the
-    clock when it first sees the slot inactive. So that a restart does not
-    reset it, the first sighting is taken from the store's newest
-    ``lagwatch_pg_slot_inactive_seconds`` when that one still counted up
-    (it assumes the slot stayed inactive while lagwatch was away).
-    """
-
-    METRIC = "lagwatch_pg_slot_inactive_seconds"
-
-    def __init__(self, source: str, store: Store | None) -> None:
-        self.source = source
-        self.store = store
-        self._since: dict[str, float] = {}
-        self._history: dict[str, float] | None = None
-
-    def _remembered(self) -> dict[str, float]:
-        if self._history is None:
-            self._history = {}
-            if self.store is not None:
-                try:
-                    latest = self.store.latest(self.METRIC, {"source": self.source})
-                except StoreUnavailable:
-                    # don't raise: the server's own figures are still worth collecting
-                    latest = []
-                for value in latest:
-                    slot = value.label_dict.get("slot")
-                    if slot and value.value > 0:
-                        self._history[slot] = value.ts - value.value
-        return self._history
-
-    def inactivity(self, slot: dict[str, Any], now: float) -> Inactivity:
-        name = slot["slot"]
-        if slot.get("active"):
-            self._since.pop(name, None)
-            return Inactivity(0.0)
-        server = slot.get("inactive_seconds")
-        if server is not None:
-            return Inactivity(max(0.0, float(server)), "inactive_since from the server")
-        if name not in self._since:
-            self._since[name] = min(now, self._remembered().pop(name, now))
-        since = self._since[name]
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
-        return Inactivity(now - since, f"at least: first seen inactive by lagwatch at {stamp}")
-
-    def keep_only(self, names: Iterable[str]) -> None:
-        wanted = set(names)
-        for name in list(self._since):
-            if name not in wanted:
-                del self._since[name]
+from lagwatch.store import Sample, StoreUnavailable
 
 
 class PostgresCollector:
@@ -146,14 +55,14 @@ class PostgresCollector:
     def _connection(self) -> tuple[psycopg.Connection[Any], psycopg.sql.Composed]:
         if self._conn is None or self._conn.closed or self._conn.broken or self._query is None:
             self.close()
-            conn = connect(self.config.dsn, self.timeout, self.config.name)
+            conn = connect_source(self.config.dsn, self.timeout, self.config.name)
             try:
                 row = conn.execute(FEATURES_QUERY).fetchone()
             except psycopg.Error as exc:
                 conn.close()
                 raise SourceUnreachable(
                     f"source {self.config.name}: cannot read the server version and catalog: "
-                    f"{_one_line(exc)}"
+                    f"{error_text(exc)}"
                 ) from None
             assert row is not None
             features = ServerFeatures.of(*row)
@@ -173,7 +82,7 @@ class PostgresCollector:
             if conn.broken or conn.closed:
                 self.close()
             raise SourceUnreachable(
-                f"source {self.config.name}: slot query failed: {_one_line(exc)}"
+                f"source {self.config.name}: slot query failed: {error_text(exc)}"
             ) from None
         assert row is not None
         return Snapshot.from_row(row)
@@ -233,5 +142,7 @@ def build(config: PostgresSource, context: CollectorContext) -> list[Collector]:
     """Return the slot collector, plus an outbox collector when tables are configured."""
     return [
         PostgresCollector(config, context),
-        *build_outbox(config, POSTGRES, lambda: connect(config.dsn, config.timeout, config.name)),
+        *build_outbox(
+            config, POSTGRES, lambda: connect_source(config.dsn, config.timeout, config.name)
+        ),
     ]

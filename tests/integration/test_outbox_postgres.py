@@ -10,7 +10,7 @@ from psycopg import sql
 from pydantic import SecretStr
 
 from lagwatch.collectors.outbox import POSTGRES
-from lagwatch.collectors.postgres import connect as pg_connect
+from lagwatch.collectors.postgres import connect_source as pg_connect
 from tests.integration.outbox_helpers import (
     PUBLISHED,
     by_table,

@@ -12,8 +12,8 @@ import pytest
 from psycopg import sql
 
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
-from lagwatch.collectors.pg_query import ServerFeatures, build_cycle_query
-from lagwatch.collectors.pg_samples import Snapshot
+from lagwatch.collectors.postgres.read import ServerFeatures, build_cycle_query
+from lagwatch.collectors.postgres.samples import Snapshot
 from lagwatch.store.sqlite import SqliteStore
 from tests.integration.conftest import devstack
 from tests.integration.pg_helpers import collector, of_slot, of_source, psql, wait_for

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lagwatch.collectors.pg_samples import replica_samples, time_to_loss
 from lagwatch.collectors.postgres import InactiveClock
+from lagwatch.collectors.postgres.samples import replica_samples, time_to_loss
 from lagwatch.collectors.rate import RateWindow
 from lagwatch.store import Sample
 from lagwatch.store.sqlite import SqliteStore

@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 
 from lagwatch.collectors.base import CollectorContext
-from lagwatch.collectors.pg_query import SLOT_FIELDS, STAT_FIELDS, ServerFeatures, build_cycle_query
-from lagwatch.collectors.pg_samples import Snapshot, replica_samples
 from lagwatch.collectors.postgres import PostgresCollector, PostgresSource
+from lagwatch.collectors.postgres.read import (
+    SLOT_FIELDS,
+    STAT_FIELDS,
+    ServerFeatures,
+    build_cycle_query,
+)
+from lagwatch.collectors.postgres.samples import Snapshot, replica_samples
 from lagwatch.store import Sample
 from lagwatch.store.sqlite import SqliteStore
 
