@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lagwatch.collectors.kafka_verdict import Status
+from lagwatch.collectors.kafka.verdict import Status
 from tests.daemon_run import start_daemon, stop_daemon
 from tests.integration.kafka_helpers import topic as scratch_topic
 from tests.kafka_stop import (

@@ -10,8 +10,8 @@ import time
 import pytest
 from confluent_kafka import OFFSET_STORED, ConsumerGroupTopicPartitions, TopicPartition
 
-from lagwatch.collectors.kafka_timelag import LagMethod
-from lagwatch.collectors.kafka_verdict import Status
+from lagwatch.collectors.kafka.timelag import LagMethod
+from lagwatch.collectors.kafka.verdict import Status
 from tests.integration.conftest import ROOT
 from tests.integration.kafka_lag_helpers import (
     KafkaScratch,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lagwatch.collectors.kafka_state import NAMESPACE, group_key
-from lagwatch.collectors.kafka_verdict import Status
+from lagwatch.collectors.kafka.state import NAMESPACE, group_key
+from lagwatch.collectors.kafka.verdict import Status
 from lagwatch.collectors.runner import Runner
 from lagwatch.store import Store, StoreConfig, open_store
 from tests.integration.kafka_lag_helpers import (

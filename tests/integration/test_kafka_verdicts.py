@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from lagwatch.collectors.kafka_timelag import LagMethod
-from lagwatch.collectors.kafka_verdict import Status
+from lagwatch.collectors.kafka.timelag import LagMethod
+from lagwatch.collectors.kafka.verdict import Status
 from tests.integration.kafka_lag_helpers import (
     KafkaScratch,
     background,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from lagwatch.collectors.kafka_groups import GroupEvaluator
-from lagwatch.collectors.kafka_offsets import EMPTY, ClusterView, GroupView
-from lagwatch.collectors.kafka_timelag import EndOffsetHistory
-from lagwatch.collectors.kafka_track import SLICES_PER_WINDOW, PartitionTrack
-from lagwatch.collectors.kafka_verdict import Status, Thresholds
+from lagwatch.collectors.kafka.groups import GroupEvaluator
+from lagwatch.collectors.kafka.read import EMPTY, ClusterView, GroupView
+from lagwatch.collectors.kafka.timelag import EndOffsetHistory
+from lagwatch.collectors.kafka.track import SLICES_PER_WINDOW, PartitionTrack
+from lagwatch.collectors.kafka.verdict import Status, Thresholds
 from lagwatch.store import Sample
 
 STABLE, REBALANCING = 3, 1

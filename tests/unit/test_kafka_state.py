@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from lagwatch.collectors import kafka_state
-from lagwatch.collectors.kafka_groups import GroupEvaluator
-from lagwatch.collectors.kafka_offsets import EMPTY, GroupView
-from lagwatch.collectors.kafka_state import NAMESPACE, StateKeeper, group_key, history_key
-from lagwatch.collectors.kafka_timelag import EndOffsetHistory
-from lagwatch.collectors.kafka_track import GroupTrack
-from lagwatch.collectors.kafka_verdict import Status, Thresholds
+from lagwatch.collectors.kafka import state as kafka_state
+from lagwatch.collectors.kafka.groups import GroupEvaluator
+from lagwatch.collectors.kafka.read import EMPTY, GroupView
+from lagwatch.collectors.kafka.state import NAMESPACE, StateKeeper, group_key, history_key
+from lagwatch.collectors.kafka.timelag import EndOffsetHistory
+from lagwatch.collectors.kafka.track import GroupTrack
+from lagwatch.collectors.kafka.verdict import Status, Thresholds
 from lagwatch.store import Record, Sample
 from lagwatch.store.sqlite import SqliteStore
 from tests.unit.test_kafka_groups import pick, view

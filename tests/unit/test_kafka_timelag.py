@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lagwatch.collectors.kafka_timelag import EndOffsetHistory, LagMethod
+from lagwatch.collectors.kafka.timelag import EndOffsetHistory, LagMethod
 
 TP = ("orders", 0)
 

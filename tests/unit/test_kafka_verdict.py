@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from lagwatch.collectors.kafka_track import PartitionTrack
-from lagwatch.collectors.kafka_verdict import (
+from lagwatch.collectors.kafka.track import PartitionTrack
+from lagwatch.collectors.kafka.verdict import (
     PartitionFacts,
     Status,
     Thresholds,

@@ -1,25 +1,25 @@
 """Kafka group evaluation: each cycle's lag, time lag and verdict per partition and group.
 
-Reads a ClusterView (what ``kafka_offsets`` read), the exact record timestamps
+Reads a ClusterView (what ``read.py`` read), the exact record timestamps
 found this cycle and the log-end estimate, updates the state in
-``kafka_track`` and returns the samples built by ``kafka_series``.
+``track.py`` and returns the samples built by ``samples.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from lagwatch.collectors.kafka_offsets import REBALANCING, TP, ClusterView, GroupView
-from lagwatch.collectors.kafka_series import (
+from lagwatch.collectors.kafka.read import REBALANCING, TP, ClusterView, GroupView
+from lagwatch.collectors.kafka.samples import (
     Judgement,
     cluster_series,
     group_series,
     partition_labels,
     partition_series,
 )
-from lagwatch.collectors.kafka_timelag import Found, LagMethod, NoRecord, TimeLag
-from lagwatch.collectors.kafka_track import GroupTrack, PartitionTrack
-from lagwatch.collectors.kafka_verdict import (
+from lagwatch.collectors.kafka.timelag import Found, LagMethod, NoRecord, TimeLag
+from lagwatch.collectors.kafka.track import GroupTrack, PartitionTrack
+from lagwatch.collectors.kafka.verdict import (
     PartitionFacts,
     Thresholds,
     Verdict,

@@ -10,7 +10,7 @@ first and last seen. The record at offset c appeared after the last time the
 end was ≤ c and no later than the first time it was > c; we interpolate inside
 that bracket. An idle producer adds no points, so it cannot stretch the
 estimate; a backlog older than the history gives a lower bound, said as such.
-The history is saved in the store (``kafka_state``) and survives a restart;
+The history is saved in the store (``state.py``) and survives a restart;
 an offset written while lagwatch was down is interpolated across the gap.
 """
 

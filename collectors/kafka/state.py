@@ -23,9 +23,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from lagwatch.collectors.kafka_timelag import EndOffsetHistory
-from lagwatch.collectors.kafka_track import GroupTrack, PartitionTrack
-from lagwatch.collectors.kafka_verdict import Point, Status, Verdict
+from lagwatch.collectors.kafka.timelag import EndOffsetHistory
+from lagwatch.collectors.kafka.track import GroupTrack, PartitionTrack
+from lagwatch.collectors.kafka.verdict import Point, Status, Verdict
 from lagwatch.store import Record, Store, StoreUnavailable
 
 log = logging.getLogger("lagwatch.kafka")

@@ -4,7 +4,7 @@ Per partition the observations of the last window, when the committed offset
 last changed, since when messages have waited on it and since when the
 partition has lagged at all, and the last verdict (held while a group
 rebalances); per group when a commit was last seen (empty-group expiry counts
-from there, or from the start). ``kafka_state`` saves it as store records every
+from there, or from the start). ``state.py`` saves it as store records every
 cycle and restores it after a restart, so the verdicts go on as if the
 collector had never stopped (see ``PartitionTrack.observe`` for the gap).
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from lagwatch.collectors.kafka_offsets import EMPTY, TP, GroupView
-from lagwatch.collectors.kafka_verdict import Point, Verdict
+from lagwatch.collectors.kafka.read import EMPTY, TP, GroupView
+from lagwatch.collectors.kafka.verdict import Point, Verdict
 
 # Observations kept per window: the first of each slice, every drop of the
 # committed offset, and the newest; bounds the rules' work whatever the interval.

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lagwatch.collectors.kafka_offsets import TP, ClusterView
-from lagwatch.collectors.kafka_timelag import METHOD_NAMES, LagMethod, TimeLag
-from lagwatch.collectors.kafka_verdict import Verdict
+from lagwatch.collectors.kafka.read import TP, ClusterView
+from lagwatch.collectors.kafka.timelag import METHOD_NAMES, LagMethod, TimeLag
+from lagwatch.collectors.kafka.verdict import Verdict
 from lagwatch.store import Sample
 from lagwatch.store.sample import Labels
 

@@ -1,0 +1,109 @@
+"""Kafka cluster: consumer-group lag in messages and seconds, and a verdict per partition and group.
+
+One cycle: read groups, commits and log ends (``read.py``), look up the
+timestamps of the oldest unread records of lagging partitions
+(``timelag.py``), judge every partition over a time window
+(``verdict.py``) and yield the samples (``groups.py``, ``samples.py``). With a
+store, it also yields the state those need as records and restores it on its
+first cycle after a restart (``state.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from confluent_kafka.admin import AdminClient
+
+from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.kafka.config import KafkaCluster
+from lagwatch.collectors.kafka.groups import GroupEvaluator, start_offset
+from lagwatch.collectors.kafka.read import TP, ClusterView, OffsetReader, error_text
+from lagwatch.collectors.kafka.state import NAMESPACE, StateKeeper, retention
+from lagwatch.collectors.kafka.timelag import EndOffsetHistory, Found, RecordTimestamps
+from lagwatch.store import Record, Sample, Store
+
+TIMESTAMP_GROUP = "lagwatch-timestamps"
+
+
+class KafkaCollector:
+    """Watches the consumer groups of one Kafka cluster."""
+
+    def __init__(
+        self, config: KafkaCluster, admin: AdminClient | None = None, store: Store | None = None
+    ) -> None:
+        self.config = config
+        self.name = f"kafka:{config.name}"
+        self.interval = config.interval
+        self.timeout = config.timeout
+        settings = config.client_settings()
+        self._admin = admin or AdminClient(settings)
+        self.reader = OffsetReader(
+            self._admin,
+            config.groups.include,
+            [*config.groups.exclude, re.escape(TIMESTAMP_GROUP)],
+            config.request_timeout,
+            concurrency=config.concurrency,
+        )
+        self.history = EndOffsetHistory(config.time_lag.history)
+        self.timestamps = RecordTimestamps({**settings, "group.id": TIMESTAMP_GROUP})
+        self.evaluator = GroupEvaluator(
+            config.name, config.window, config.thresholds.rules(), config.empty_group_expiry
+        )
+        # Without a store (lagwatch check, tests) there is nowhere to keep state: no records.
+        self.state = StateKeeper(config.name, config.window, store) if store else None
+        self.record_retention = {NAMESPACE: retention(config.window)} if store else {}
+
+    def collect(self) -> Iterable[Sample | Record]:
+        try:
+            view = self.reader.read()
+        except SourceUnreachable as exc:
+            raise SourceUnreachable(
+                f"kafka {self.config.name}: {exc}; check bootstrap ({self.config.bootstrap}) "
+                "and that the brokers are up"
+            ) from None
+        if self.state is not None:
+            self.state.restore(self.evaluator.groups, self.history, view.taken_at)
+        for tp, end in view.log_end.items():
+            self.history.observe(tp, end, view.taken_at)
+        self.history.forget(set(view.log_end) | set(view.offset_errors))
+        exact, problem = self._exact(view)
+        if problem:
+            view.listing_errors.append(problem)
+        samples: list[Sample | Record] = []
+        samples += self.evaluator.samples(view, exact, self.history.estimate)
+        if self.state is not None:
+            samples += self.state.records(self.evaluator.groups, self.history, view.taken_at)
+        return samples
+
+    def _exact(self, view: ClusterView) -> tuple[dict[tuple[TP, int], Found], str | None]:
+        """Return record timestamps at the start offset of every lagging partition (best effort)."""
+        if not self.config.time_lag.exact:
+            return {}, None
+        wanted: dict[TP, set[int]] = {}
+        for group in view.groups.values():
+            for tp, committed in (group.committed or {}).items():
+                end, earliest = view.log_end.get(tp), view.earliest.get(tp)
+                if end is None or earliest is None:
+                    continue
+                start = start_offset(committed, earliest)
+                if start is not None and start < end:
+                    wanted.setdefault(tp, set()).add(start)
+        if not wanted:
+            return {}, None
+        try:
+            return self.timestamps.lookup(
+                wanted, view.log_end, self.config.time_lag.lookup_timeout
+            ), None
+        except Exception as exc:  # don't raise: offsets and the estimate are still right
+            return {}, f"exact time lag unavailable this cycle: {error_text(exc)}"
+
+    def check(self) -> None:
+        list(self.collect())
+
+    def close(self) -> None:
+        self.timestamps.close()
+
+
+def build(config: KafkaCluster, context: CollectorContext) -> list[KafkaCollector]:
+    return [KafkaCollector(config, store=context.store)]
