@@ -278,6 +278,20 @@ def test_readme_links_every_docs_page() -> None:
     assert not missing, f"README.md does not link these docs pages: {missing}"
 
 
+def test_readme_five_minute_config_is_valid(tmp_path: Path, monkeypatch: Any) -> None:
+    from lagwatch.config import load
+
+    text = README.read_text()
+    section = text[text.index("## Five-minute config") :]
+    match = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert match, "README.md: the five-minute config lost its ```yaml block"
+    for name in set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", match.group(1))):
+        monkeypatch.setenv(name, "postgresql://lagwatch@localhost/x")
+    path = tmp_path / "lagwatch.yaml"
+    path.write_text(match.group(1))
+    load(path)  # raises ConfigError naming the line and key
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write-metrics"]:
         write_metrics()
