@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lagwatch.collectors.outbox import OutboxCollector, OutboxTable
-from lagwatch.collectors.outbox_sql import Dialect
+from lagwatch.collectors.outbox.read import Dialect
 from lagwatch.store import Sample
 
 

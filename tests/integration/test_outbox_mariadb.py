@@ -10,7 +10,7 @@ import pytest
 
 from lagwatch.collectors.mysql import connect_args
 from lagwatch.collectors.outbox import MYSQL
-from lagwatch.collectors.outbox_sql import quote_mysql
+from lagwatch.collectors.outbox.read import quote_mysql
 from tests.integration.outbox_helpers import (
     PUBLISHED,
     by_table,

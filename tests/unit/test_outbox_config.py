@@ -6,7 +6,13 @@ import pytest
 from pydantic import ValidationError
 
 from lagwatch.collectors.outbox import OutboxTable
-from lagwatch.collectors.outbox_sql import MYSQL, POSTGRES, OutboxReading, outbox_query, quote_mysql
+from lagwatch.collectors.outbox.read import (
+    MYSQL,
+    POSTGRES,
+    OutboxReading,
+    outbox_query,
+    quote_mysql,
+)
 
 
 def table(**options: object) -> OutboxTable:

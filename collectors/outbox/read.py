@@ -19,7 +19,7 @@ import pymysql
 from psycopg import sql
 
 if TYPE_CHECKING:
-    from lagwatch.collectors.outbox import OutboxTable
+    from lagwatch.collectors.outbox.config import OutboxTable
 
 # Rows counted are capped: a billion-row backlog is reported as "more than cap", not scanned.
 _TEMPLATE = (
