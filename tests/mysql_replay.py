@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lagwatch.collectors.mysql.server import PROBE_SQL, ServerInfo
+from lagwatch.collectors.mysql.read import PROBE_SQL, ServerInfo
 from lagwatch.collectors.mysql.session import PyMysqlSession, Rows
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data" / "mysql"

@@ -1,7 +1,8 @@
 """MySQL / MariaDB source: binlog files, retention and CDC settings, and where each reader stands."""
 
-from lagwatch.collectors.mysql.collector import MysqlCollector, MysqlSource, build
-from lagwatch.collectors.mysql.readers import TAP_POSITION_NAMESPACE, BinlogReader
+from lagwatch.collectors.mysql.collector import MysqlCollector, build
+from lagwatch.collectors.mysql.config import BinlogReader, MysqlSource
+from lagwatch.collectors.mysql.readers import TAP_POSITION_NAMESPACE
 from lagwatch.collectors.mysql.session import connect_args
 
 __all__ = [

@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Literal
 
 import pymysql
-from pydantic import Field, SecretStr, model_validator
 
-from lagwatch.collectors.base import Collector, CollectorContext, SourceBase, SourceUnreachable
+from lagwatch.collectors.base import Collector, CollectorContext, SourceUnreachable
 from lagwatch.collectors.mysql.clock import FileClock
+from lagwatch.collectors.mysql.config import BinlogReader, MysqlSource
+from lagwatch.collectors.mysql.read import PROBE_SQL, BinlogState, ServerInfo
 from lagwatch.collectors.mysql.readers import (
-    BinlogReader,
     ReaderError,
     ReaderPosition,
     read_position,
@@ -26,9 +25,8 @@ from lagwatch.collectors.mysql.samples import (
     reader_samples,
     server_samples,
 )
-from lagwatch.collectors.mysql.server import PROBE_SQL, BinlogState, ServerInfo
 from lagwatch.collectors.mysql.session import PyMysqlSession, Session, connect_args, error_text
-from lagwatch.collectors.outbox import MYSQL, OutboxTable
+from lagwatch.collectors.outbox import MYSQL
 from lagwatch.collectors.outbox import build as build_outbox
 from lagwatch.store import Sample, Store
 
@@ -36,27 +34,6 @@ log = logging.getLogger("lagwatch.collectors.mysql")
 
 # Server errors that mean the login lacks a privilege, not that the server is down.
 _ACCESS_DENIED = {1044, 1142, 1227, 1370}
-
-
-class MysqlSource(SourceBase):
-    """`sources: - kind: mysql`: a MySQL or MariaDB server with its binlog on, and its CDC readers."""
-
-    kind: Literal["mysql"]
-    dsn: SecretStr
-    readers: list[BinlogReader] = Field(
-        default_factory=list, description="CDC readers of this server's binlog"
-    )
-    outbox: list[OutboxTable] = Field(
-        default_factory=list, description="outbox tables to watch on this server"
-    )
-
-    @model_validator(mode="after")
-    def _unique_readers(self) -> MysqlSource:
-        names = [r.name for r in self.readers]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"readers: names must be unique, repeated: {', '.join(repeated)}")
-        return self
 
 
 class MysqlCollector:

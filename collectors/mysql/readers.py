@@ -17,12 +17,12 @@ Reader kinds (``readers:`` items of a ``kind: mysql`` source):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from lagwatch.collectors.mysql.config import BinlogReader
 from lagwatch.collectors.mysql.session import Session, error_text
 from lagwatch.store import Store, StoreUnavailable
 from lagwatch.store.types import format_duration
@@ -32,56 +32,6 @@ TAP_POSITION_NAMESPACE = "tap.position"
 
 class ReaderError(Exception):
     """A reader's position could not be read; the message says why and what to fix."""
-
-
-class BinlogReader(BaseModel):
-    """`readers: - name: …`: one CDC reader of this server's binlog.
-
-    ``kind`` may be left out: a reader with ``connect_url`` is a Debezium
-    connector, one with ``query`` a SQL reader.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$", description="reader name, used as a label")
-    kind: Literal["debezium", "sql", "tap"] | None = None
-    connect_url: str | None = Field(None, description="Kafka Connect REST URL (debezium)")
-    connector: str | None = Field(None, description="connector name on Kafka Connect (debezium)")
-    username: str | None = Field(None, description="Kafka Connect basic-auth user (debezium)")
-    password: SecretStr | None = Field(None, description="Kafka Connect basic-auth password")
-    query: str | None = Field(None, description="SQL returning file, pos and/or gtid (sql)")
-
-    @model_validator(mode="after")
-    def _fits_kind(self) -> BinlogReader:
-        if self.kind is None:
-            if self.connect_url is not None:
-                self.kind = "debezium"
-            elif self.query is not None:
-                self.kind = "sql"
-            else:
-                raise ValueError(
-                    "say which kind of reader this is: give connect_url and connector "
-                    "(Debezium), query (SQL), or kind: tap"
-                )
-        wanted = {"debezium": {"connect_url", "connector"}, "sql": {"query"}, "tap": set()}[
-            self.kind
-        ]
-        allowed = wanted | ({"username", "password"} if self.kind == "debezium" else set())
-        keys = ("connect_url", "connector", "username", "password", "query")
-        given = {k for k in keys if getattr(self, k) is not None}
-        missing = sorted(wanted - given)
-        if missing:
-            raise ValueError(f"a {self.kind} reader needs {' and '.join(missing)}")
-        extra = sorted(given - allowed)
-        if extra:
-            raise ValueError(
-                f"{', '.join(extra)} does not apply to a {self.kind} reader; remove it"
-            )
-        if self.kind == "debezium" and not str(self.connect_url).startswith(
-            ("http://", "https://")
-        ):
-            raise ValueError("connect_url must start with http:// or https://")
-        return self
 
 
 @dataclass(frozen=True)

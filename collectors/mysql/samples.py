@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lagwatch.collectors.mysql.clock import FileClock, purge_eta
 from lagwatch.collectors.mysql.gtid import GtidError, purged_gtids_missing
+from lagwatch.collectors.mysql.read import BinlogState, ServerInfo, split_name
 from lagwatch.collectors.mysql.readers import ReaderError, ReaderPosition
-from lagwatch.collectors.mysql.server import BinlogState, ServerInfo, split_name
 from lagwatch.store import Sample
 
 SERVER_INFO = "lagwatch_mysql_server_info"

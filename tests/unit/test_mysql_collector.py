@@ -9,7 +9,7 @@ import pytest
 
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
 from lagwatch.collectors.mysql import TAP_POSITION_NAMESPACE, MysqlCollector, MysqlSource
-from lagwatch.collectors.mysql.server import (
+from lagwatch.collectors.mysql.read import (
     BINARY_LOG_STATUS_SQL,
     MASTER_STATUS_SQL,
     OLDEST_GTID_LIST_SQL,
