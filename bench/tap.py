@@ -204,7 +204,7 @@ def throughput(dsn: str, pg_bin: str, table: sql.Composed, publication: str, row
 
 def probe_overhead(dsn: str, seconds: float) -> None:
     """Count the probe's writes to its table over ``seconds`` with the default interval."""
-    from lagwatch.collectors.probe_table import ProbeWriter, TableName, init_postgres
+    from lagwatch.collectors.probe.table import ProbeWriter, TableName, init_postgres
 
     schema = f"lwbench_probe_{uuid.uuid4().hex[:8]}"
     table = TableName(schema, "probe")
@@ -212,7 +212,7 @@ def probe_overhead(dsn: str, seconds: float) -> None:
     writer = ProbeWriter("postgres", dsn, table)
     stats = "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE schemaname = %s"
     try:
-        from lagwatch.collectors.probe_trace import ProbeTracer
+        from lagwatch.collectors.probe.trace import ProbeTracer
 
         tracer = ProbeTracer("bench")
         started = time.monotonic()

@@ -6,7 +6,7 @@ reads and writes them with the alert engine's own definitions (see
 defaults, so a partly filled trace still shows.
 
 ``probe.traces`` — one record per probe, key = trace id, ts = commit time; either the
-probe's form (collectors/probe_trace.py), whose ``hops`` the waterfall reads::
+probe's form (collectors/probe/trace.py), whose ``hops`` the waterfall reads::
 
     {"pipeline": "orders", "trace_id": "<32 hex>", "sent_at": <commit epoch s>,
      "status": "ok|lost", "hops": [{"hop": "tap", "latency_seconds": 0.0012,
@@ -65,7 +65,7 @@ class Trace:
         body = record.body
         start = _float(body.get("sent_at")) or _float(body.get("start")) or record.ts
         if isinstance(body.get("hops"), list):
-            # The probe's own summary: commit → hop latency per hop (collectors/probe_trace.py).
+            # The probe's own summary: commit → hop latency per hop (collectors/probe/trace.py).
             return cls(
                 trace_id=str(body.get("trace_id") or record.key),
                 pipeline=str(body.get("pipeline") or ""),

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from lagwatch.alerts.config import AlertsConfig
 from lagwatch.collectors.kafka import KafkaCluster
-from lagwatch.collectors.pipeline import PipelineConfig, Problem, check_pipelines
 from lagwatch.collectors.probe import ProbeConfig
+from lagwatch.collectors.probe.config import PipelineConfig
+from lagwatch.collectors.probe.pipeline import Problem, check_pipelines
 from lagwatch.collectors.registry import SOURCE_KINDS, SourceConfig
 from lagwatch.dashboard.config import DashboardConfig
 from lagwatch.loader import ConfigError, load_config, register_tags

@@ -165,7 +165,7 @@ class Demo:
     # -- starting ----------------------------------------------------------------
 
     def _start(self) -> None:
-        from lagwatch.collectors.probe_table import TableName
+        from lagwatch.collectors.probe.table import TableName
         from lagwatch.daemon import Daemon
         from lagwatch.demo_traffic import OrderWriter, prepare_database, prepare_topic
 

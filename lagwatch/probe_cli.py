@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
 from lagwatch.collectors.probe import ProbeCollector, ProbeConfig, build_probes
-from lagwatch.collectors.probe_table import grants_mysql, grants_postgres, init_mysql, init_postgres
+from lagwatch.collectors.probe.table import grants_mysql, grants_postgres, init_mysql, init_postgres
 from lagwatch.config import LagwatchConfig
 from lagwatch.logs import Redactor
 

@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from lagwatch.collectors.probe_book import Probe
-from lagwatch.collectors.probe_trace import ProbeTracer
+from lagwatch.collectors.probe.book import Probe
+from lagwatch.collectors.probe.trace import ProbeTracer
 
 
 class Receiver(BaseHTTPRequestHandler):

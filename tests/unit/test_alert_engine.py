@@ -247,7 +247,7 @@ def test_a_stopped_group_is_paged_once_not_again_as_lagging(tmp_path: Path) -> N
 
 def test_pipelines_from_the_config_become_the_engines_topology() -> None:
     from lagwatch.alerts.topology import Topology, links_from
-    from lagwatch.collectors.pipeline import PipelineConfig
+    from lagwatch.collectors.probe.config import PipelineConfig
 
     pipe = PipelineConfig.model_validate(
         {"name": "orders", "source": "orders-db", "slot": "dbz", "kafka": "main",

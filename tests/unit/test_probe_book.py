@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lagwatch.collectors.probe_book import Probe, ProbeBook, nearest_rank
+from lagwatch.collectors.probe.book import Probe, ProbeBook, nearest_rank
 
 HOPS = ["tap", "topic", "group:indexer"]
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from lagwatch.collectors.base import SourceUnreachable
-from lagwatch.collectors.pipeline import FreshnessEstimate, PipelineConfig
-from lagwatch.collectors.probe_book import Probe
-from lagwatch.collectors.probe_trace import ProbeTracer
+from lagwatch.collectors.probe.book import Probe
+from lagwatch.collectors.probe.config import PipelineConfig
+from lagwatch.collectors.probe.pipeline import FreshnessEstimate
+from lagwatch.collectors.probe.trace import ProbeTracer
 from lagwatch.collectors.runner import Runner
 from lagwatch.store import Record, Sample
 from lagwatch.store.sqlite import SqliteStore

@@ -3,7 +3,7 @@
 A pipeline without a probe gets its freshness *estimated* from what the other
 collectors stored: the source hop's time lag (the CDC reader's lag in bytes
 divided by the source's write rate) plus the worst consumer group's time lag.
-With a probe it is *measured* (collectors/probe.py). The series
+With a probe it is *measured* (``collector.py``). The series
 `lagwatch_pipeline_freshness_seconds{pipeline, method}` says which.
 """
 
@@ -13,40 +13,10 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
-from lagwatch.collectors.probe_book import slo_samples
+from lagwatch.collectors.probe.book import slo_samples
+from lagwatch.collectors.probe.config import PipelineConfig
 from lagwatch.store import Sample, Store
-from lagwatch.store.types import Duration
-
-NAME = r"^[A-Za-z0-9_.:-]+$"
-
-
-class SloConfig(BaseModel):
-    """`pipelines[].slo`: the freshness a consumer may expect, and how often."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    freshness: Duration = Field(description="a change older than this at the consumer is bad")
-    objective: float = Field(99.9, gt=0, lt=100, description="percent of good events")
-
-
-class PipelineConfig(BaseModel):
-    """`pipelines: - name: …`: one CDC pipeline from a database table to consumer groups."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=NAME)
-    source: str = Field(description="a `sources:` entry (postgres or mysql)")
-    slot: str | None = Field(None, description="postgres: the CDC reader's replication slot")
-    reader: str | None = Field(None, description="mysql: the CDC reader's name in the source")
-    kafka: str | None = Field(None, description="a `kafka:` cluster; default: the only one")
-    topic: str = Field(min_length=1)
-    groups: list[str] = []
-    slo: SloConfig
-    interval: Duration = 10.0
-
 
 Problem = tuple[tuple[Any, ...], str]
 """A config path such as ("pipelines", 0, "source") and what is wrong there."""

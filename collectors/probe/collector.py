@@ -17,77 +17,25 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-
 from lagwatch.collectors.base import Collector, CollectorContext, SourceUnreachable
 from lagwatch.collectors.mysql import connect_args
-from lagwatch.collectors.pipeline import PipelineConfig, build_estimates, cluster_of
-from lagwatch.collectors.probe_book import Probe, ProbeBook
-from lagwatch.collectors.probe_table import ProbeWriter, TableName
-from lagwatch.collectors.probe_trace import NAMESPACE as TRACES
-from lagwatch.collectors.probe_trace import ProbeTracer
-from lagwatch.collectors.probe_watch import KafkaWatcher
+from lagwatch.collectors.probe.book import Probe, ProbeBook
+from lagwatch.collectors.probe.config import PipelineConfig, ProbeConfig
+from lagwatch.collectors.probe.pipeline import build_estimates, cluster_of
+from lagwatch.collectors.probe.table import ProbeWriter
+from lagwatch.collectors.probe.trace import NAMESPACE as TRACES
+from lagwatch.collectors.probe.trace import ProbeTracer
+from lagwatch.collectors.probe.watch import KafkaWatcher
 from lagwatch.collectors.tap import Change, Tap
 from lagwatch.collectors.tap.mysql import MysqlTap
 from lagwatch.collectors.tap.postgres import PostgresTap
 from lagwatch.collectors.tap.relay import KafkaRelay
 from lagwatch.store import Record, Sample
-from lagwatch.store.types import Duration
 
 log = logging.getLogger("lagwatch.probe")
 
 POSITIONS = "tap.position"
 """Record namespace of taps' read positions: key = tap name, body = TapPosition.body()."""
-IDENT = r"^[a-z_][a-z0-9_]*$"
-
-
-class TapConfig(BaseModel):
-    """`probes[].tap`: lagwatch's own log reader on the pipeline's source."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    name: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_.:-]+$", description="default: PIPELINE-tap"
-    )
-    dsn: SecretStr | None = Field(
-        None,
-        description="postgres: a REPLICATION role (default: the probe dsn); "
-        "mysql: a REPLICATION SLAVE user (default: the source's dsn)",
-    )
-    publication: str = Field("lagwatch", pattern=IDENT)
-    slot: str | None = Field(
-        None, pattern=IDENT, description="postgres: a permanent slot; default: temporary"
-    )
-    server_id: int | None = Field(
-        None, ge=1, lt=2**32, description="mysql: replica id; default: from the name"
-    )
-    relay: bool = Field(False, description="publish the changes it reads to the probe's topic")
-    tables: list[str] = Field([], description="more SCHEMA.TABLEs to relay, e.g. an outbox")
-
-
-class ProbeConfig(BaseModel):
-    """`probes: - pipeline: …`: a synthetic probe through one pipeline."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    pipeline: str
-    dsn: SecretStr = Field(description="a role that may write the probe table")
-    table: str = Field("lagwatch.probe", description="SCHEMA.TABLE (MySQL: DATABASE.TABLE)")
-    interval: Duration = 1.0
-    timeout: Duration = Field(
-        20.0, description="a hop not reached within this counts the probe lost"
-    )
-    window: Duration = Field(300.0, description="latency quantiles are over this window")
-    topic: str | None = Field(
-        None, description="where probe rows land; default: the pipeline's topic"
-    )
-    tap: TapConfig = TapConfig()
-    otlp_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:4318/v1/traces")
-    keep_traces: Duration = 7 * 86400.0
-
-    def table_name(self) -> TableName:
-        return TableName.parse(self.table)
 
 
 class ProbeCollector:

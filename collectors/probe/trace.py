@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Span, Status, StatusCode
 
-from lagwatch.collectors.probe_book import Probe
+from lagwatch.collectors.probe.book import Probe
 from lagwatch.store import Record
 
 NAMESPACE = "probe.traces"

@@ -27,7 +27,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from lagwatch.collectors.probe_book import ProbeBook
+from lagwatch.collectors.probe.book import ProbeBook
 
 log = logging.getLogger("lagwatch.probe.kafka")
 
