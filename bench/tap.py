@@ -204,12 +204,13 @@ def throughput(dsn: str, pg_bin: str, table: sql.Composed, publication: str, row
 
 def probe_overhead(dsn: str, seconds: float) -> None:
     """Count the probe's writes to its table over ``seconds`` with the default interval."""
-    from lagwatch.collectors.probe.table import ProbeWriter, TableName, init_postgres
+    from lagwatch.collectors.postgres.pipeline import PostgresProbeWriter, init_postgres
+    from lagwatch.collectors.probe.table import RING, TableName
 
     schema = f"lwbench_probe_{uuid.uuid4().hex[:8]}"
     table = TableName(schema, "probe")
     init_postgres(dsn, table, schema)
-    writer = ProbeWriter("postgres", dsn, table)
+    writer = PostgresProbeWriter(dsn, table)
     stats = "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE schemaname = %s"
     try:
         from lagwatch.collectors.probe.trace import ProbeTracer
@@ -221,7 +222,7 @@ def probe_overhead(dsn: str, seconds: float) -> None:
             tick = time.monotonic()
             sent_at = time.time()
             probe_id, traceparent = tracer.start(sent_at)
-            writer.write("bench", seq, probe_id, sent_at, traceparent)
+            writer.write(("bench", seq % RING, probe_id, sent_at, traceparent))
             seq += 1
             time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))  # the default interval
         elapsed = time.monotonic() - started

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,3 +62,56 @@ class SourceBase(BaseModel):
     )
     interval: Duration = 10.0
     timeout: Duration = 5.0
+
+
+class ProbeWriter(Protocol):
+    """Writes probe rows into the probe table over one kept connection."""
+
+    def write(self, params: tuple[Any, ...]) -> None:
+        """Upsert one row (pipeline, slot, probe_id, sent_at, traceparent); raise on failure."""
+        ...
+
+    def check(self) -> None:
+        """Raise unless the table exists and the probe role can read it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProbeSupport:
+    """What the probe needs of a source kind: its table, grants, writer and tap.
+
+    Each callable takes the ``probes:`` entry and the ``sources:`` entry it runs on.
+    """
+
+    tap_key: str
+    """The `probes[].tap` key only this kind takes (postgres ``slot``, mysql ``server_id``)."""
+    writer: Callable[[Any, float], ProbeWriter]
+    init: Callable[[Any, Any], list[str]]
+    grants: Callable[[Any, Any], str]
+    tap: Callable[[Any, Any, str, set[str]], Any]
+    """(probe, source, tap name, tables) → a ``collectors.tap.Tap``."""
+
+
+@dataclass(frozen=True)
+class PipelineSupport:
+    """What a pipeline needs of the source kind it starts at."""
+
+    reader_key: str
+    """The `pipelines[]` key that names the CDC reader (postgres ``slot``, mysql ``reader``)."""
+    reader_what: str
+    """The reader in words, for errors: "the CDC reader's slot"."""
+    source_lag: Callable[[Store, str, str, float], float | None]
+    """(store, source name, reader, now) → seconds the reader is behind, from stored series."""
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """A kind of `sources:` entry: its config, its collectors, and what pipelines and probes need."""
+
+    name: str
+    config: type[SourceBase]
+    build: Callable[[Any, CollectorContext], Sequence[Collector]]
+    pipeline: PipelineSupport | None = None
+    probe: ProbeSupport | None = None

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
+
+from lagwatch.store import Store
 
 
 class RateWindow:
@@ -41,3 +44,18 @@ class RateWindow:
     @property
     def empty(self) -> bool:
         return not self._points
+
+
+def newest(store: Store, name: str, labels: Mapping[str, str]) -> float | None:
+    """Return the largest latest value of the series ``name`` matching ``labels``, or None."""
+    found = store.latest(name, dict(labels))
+    return max(v.value for v in found) if found else None
+
+
+def seconds_behind(behind: float | None, rate: float | None) -> float | None:
+    """Return how long a reader ``behind`` bytes takes to catch up at ``rate`` bytes/s written."""
+    if behind is None:
+        return None
+    if behind <= 0:
+        return 0.0
+    return behind / rate if rate else None

@@ -1,28 +1,21 @@
-"""Every source kind, one line each: its config model and how to build its collectors."""
+"""Every source kind, one line each: its config model, its collectors, what pipelines and probes need."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
-from lagwatch.collectors import kafka, mysql, postgres
-from lagwatch.collectors.base import Collector, CollectorContext, SourceBase
-
-
-@dataclass(frozen=True)
-class SourceKind:
-    """A kind of `sources:` entry."""
-
-    config: type[Any]
-    build: Callable[[Any, CollectorContext], Sequence[Collector]]
-
+from lagwatch.collectors import mysql, postgres
+from lagwatch.collectors.base import Collector, CollectorContext, SourceBase, SourceKind
 
 SOURCE_KINDS: dict[str, SourceKind] = {
-    "postgres": SourceKind(postgres.PostgresSource, postgres.build),
-    "mysql": SourceKind(mysql.MysqlSource, mysql.build),
+    kind.name: kind
+    for kind in (
+        postgres.KIND,
+        mysql.KIND,
+    )
 }
 
 if TYPE_CHECKING:
@@ -35,13 +28,19 @@ else:
     ]
 
 
-def build_collectors(
-    sources: Sequence[Any], clusters: Sequence[kafka.KafkaCluster], context: CollectorContext
-) -> list[Collector]:
-    """Return the collectors for every configured source and Kafka cluster."""
+def kind_of(source: Any) -> SourceKind:
+    """Return the kind of a validated `sources:` entry."""
+    return SOURCE_KINDS[source.kind]
+
+
+def pipeline_kinds() -> list[str]:
+    """Return the kinds a pipeline may start at."""
+    return [name for name, kind in SOURCE_KINDS.items() if kind.pipeline is not None]
+
+
+def build_sources(sources: Sequence[Any], context: CollectorContext) -> list[Collector]:
+    """Return the collectors of every configured source."""
     out: list[Collector] = []
     for source in sources:
-        out.extend(SOURCE_KINDS[source.kind].build(source, context))
-    for cluster in clusters:
-        out.extend(kafka.build(cluster, context))
+        out.extend(kind_of(source).build(source, context))
     return out

@@ -92,9 +92,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from lagwatch.build import build_all
     from lagwatch.collectors.base import CollectorContext
-    from lagwatch.collectors.probe import build_pipeline_collectors
-    from lagwatch.collectors.registry import build_collectors
     from lagwatch.logs import Redactor
     from lagwatch.store import StoreUnavailable, open_store
 
@@ -109,10 +108,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems.append(f"store: {redact(str(exc))}")
     finally:
         store.close()
-    collectors = build_collectors(config.sources, config.kafka, CollectorContext())
-    collectors += build_pipeline_collectors(
-        config.pipelines, config.probes, config.sources, config.kafka, CollectorContext()
-    )
+    collectors = build_all(config, CollectorContext())
 
     def reach(collector):
         try:

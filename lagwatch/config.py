@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from lagwatch.alerts.config import AlertsConfig
 from lagwatch.collectors.kafka import KafkaCluster
-from lagwatch.collectors.probe import ProbeConfig
-from lagwatch.collectors.probe.config import PipelineConfig
+from lagwatch.collectors.probe.config import PipelineConfig, ProbeConfig
 from lagwatch.collectors.probe.pipeline import Problem, check_pipelines
 from lagwatch.collectors.registry import SOURCE_KINDS, SourceConfig
 from lagwatch.dashboard.config import DashboardConfig

@@ -21,9 +21,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from lagwatch.alerts.build import build_service
 from lagwatch.alerts.service import AlertService
 from lagwatch.alerts.topology import Topology, links_from
+from lagwatch.build import build_all
 from lagwatch.collectors.base import Collector, CollectorContext
-from lagwatch.collectors.probe import build_pipeline_collectors
-from lagwatch.collectors.registry import build_collectors
 from lagwatch.collectors.runner import Runner, RunResult
 from lagwatch.config import LagwatchConfig
 from lagwatch.logs import Redactor
@@ -47,11 +46,7 @@ class Daemon:
         self.runner = Runner(self.store, config.store.buffer_samples, redact=self.redact)
         reader = open_store(config.store, read_only=True) if store is None else store
         self.context = CollectorContext(store=reader)
-        self.collectors: list[Collector] = build_collectors(
-            config.sources, config.kafka, self.context
-        ) + build_pipeline_collectors(
-            config.pipelines, config.probes, config.sources, config.kafka, self.context
-        )
+        self.collectors: list[Collector] = build_all(config, self.context)
         self.alerts: AlertService | None = None
         if config.alerts.enabled:
             # The engine evaluates right after each collection cycle; its samples go through

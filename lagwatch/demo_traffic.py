@@ -23,7 +23,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
-from lagwatch.collectors.probe.table import TableName, init_postgres
+from lagwatch.collectors.postgres.pipeline import init_postgres
+from lagwatch.collectors.probe.table import TableName
 from lagwatch.collectors.tap.change import Backoff
 
 log = logging.getLogger("lagwatch.demo")

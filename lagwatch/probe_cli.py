@@ -6,11 +6,11 @@ import argparse
 import sys
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
-from lagwatch.collectors.probe import ProbeCollector, ProbeConfig, build_probes
-from lagwatch.collectors.probe.table import grants_mysql, grants_postgres, init_mysql, init_postgres
+from lagwatch.collectors.probe.collector import ProbeCollector, build_probes
+from lagwatch.collectors.probe.config import ProbeConfig
+from lagwatch.collectors.registry import kind_of
 from lagwatch.config import LagwatchConfig
 from lagwatch.logs import Redactor
 
@@ -36,9 +36,8 @@ def _probes(config: LagwatchConfig, pipeline: str | None) -> list[ProbeConfig]:
     return found
 
 
-def _kind(config: LagwatchConfig, probe: ProbeConfig) -> str:
-    source: Any = next(s for s in config.sources if s.name == _source(config, probe))
-    return str(source.kind)
+def _source_of(config: LagwatchConfig, probe: ProbeConfig) -> Any:
+    return next(s for s in config.sources if s.name == _source(config, probe))
 
 
 def probe_init(config: LagwatchConfig, pipeline: str | None) -> int:
@@ -51,22 +50,12 @@ def probe_init(config: LagwatchConfig, pipeline: str | None) -> int:
         return EXIT_BAD_INPUT
     failed = False
     for probe in probes:
-        kind = _kind(config, probe)
-        table = probe.table_name()
-        dsn = probe.dsn.get_secret_value()
-        role = urlsplit(dsn).username or "PROBE_ROLE"
-        if kind == "postgres":
-            grants = grants_postgres(table, probe.tap.publication, role)
-        else:
-            source: Any = next(s for s in config.sources if s.name == _source(config, probe))
-            tap_dsn = probe.tap.dsn or source.dsn
-            tap_user = urlsplit(tap_dsn.get_secret_value()).username or "TAP_USER"
-            grants = grants_mysql(table, role, tap_user)
+        source = _source_of(config, probe)
+        support = kind_of(source).probe
+        assert support is not None, "the config check refuses a probe on such a source"
+        grants = support.grants(probe, source)
         try:
-            if kind == "postgres":
-                done = init_postgres(dsn, table, probe.tap.publication)
-            else:
-                done = init_mysql(dsn, table)
+            done = support.init(probe, source)
         except Exception as exc:
             failed = True
             print(f"FAIL {probe.pipeline}: {redact(str(exc).strip())}", file=sys.stderr)

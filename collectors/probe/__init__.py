@@ -1,18 +1,7 @@
-"""Pipelines and the synthetic probe: freshness estimated from stored lags, or measured end to end."""
+"""Pipelines and the synthetic probe: freshness estimated from stored lags, or measured end to end.
 
-from lagwatch.collectors.probe.collector import (
-    ProbeCollector,
-    build_pipeline_collectors,
-    build_probes,
-)
-from lagwatch.collectors.probe.config import PipelineConfig, ProbeConfig, SloConfig, TapConfig
-
-__all__ = [
-    "PipelineConfig",
-    "ProbeCollector",
-    "ProbeConfig",
-    "SloConfig",
-    "TapConfig",
-    "build_pipeline_collectors",
-    "build_probes",
-]
+``config.py`` (the `pipelines:` and `probes:` models), ``pipeline.py`` (cross-section
+checks, the freshness estimate), ``collector.py`` (the probe), ``book.py``,
+``table.py``, ``trace.py``, ``watch.py``. What a source kind adds to them lives in
+that kind's own package (``PipelineSupport``, ``ProbeSupport``).
+"""

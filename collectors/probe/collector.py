@@ -18,17 +18,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from lagwatch.collectors.base import Collector, CollectorContext, SourceUnreachable
-from lagwatch.collectors.mysql import connect_args
 from lagwatch.collectors.probe.book import Probe, ProbeBook
 from lagwatch.collectors.probe.config import PipelineConfig, ProbeConfig
 from lagwatch.collectors.probe.pipeline import build_estimates, cluster_of
-from lagwatch.collectors.probe.table import ProbeWriter
+from lagwatch.collectors.probe.table import RING
 from lagwatch.collectors.probe.trace import NAMESPACE as TRACES
 from lagwatch.collectors.probe.trace import ProbeTracer
 from lagwatch.collectors.probe.watch import KafkaWatcher
+from lagwatch.collectors.registry import kind_of
 from lagwatch.collectors.tap import Change, Tap
-from lagwatch.collectors.tap.mysql import MysqlTap
-from lagwatch.collectors.tap.postgres import PostgresTap
 from lagwatch.collectors.tap.relay import KafkaRelay
 from lagwatch.store import Record, Sample
 
@@ -44,7 +42,10 @@ class ProbeCollector:
     def __init__(self, probe: ProbeConfig, pipe: PipelineConfig, source: Any, cluster: Any) -> None:
         self.probe = probe
         self.pipe = pipe
-        self.kind: str = source.kind
+        support = kind_of(source).probe
+        assert support is not None, (
+            "check_pipelines refuses a probe on a kind without probe support"
+        )
         self.name = f"probe:{pipe.name}"
         self.interval = probe.interval
         self.timeout = 10.0
@@ -59,11 +60,15 @@ class ProbeCollector:
             pipe.name, self.hops, self.final_hops, probe.timeout, probe.window,
             pipe.slo.freshness, pipe.slo.objective,
         )  # fmt: skip
-        self.writer = ProbeWriter(self.kind, probe.dsn.get_secret_value(), self.table)
+        self.writer = support.writer(probe, 5.0)
         self.tracer = ProbeTracer(pipe.name, probe.otlp_endpoint)
         self.watcher = KafkaWatcher(cluster.bootstrap, self.topic, pipe.groups, self.book)
         self.tap_name = probe.tap.name or f"{pipe.name}-tap"
-        self.tap: Tap | None = self._tap(source) if probe.tap.enabled else None
+        self.tap: Tap | None = (
+            support.tap(probe, source, self.tap_name, {str(self.table), *probe.tap.tables})
+            if probe.tap.enabled
+            else None
+        )
         self.relay = (
             KafkaRelay(cluster.bootstrap, self.topic, pipe.source)
             if probe.tap.relay and self.tap
@@ -72,20 +77,6 @@ class ProbeCollector:
         self._seq = int(time.time())
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-
-    def _tap(self, source: Any) -> Tap:
-        tables = {str(self.table), *self.probe.tap.tables}
-        dsn = self.probe.tap.dsn
-        if self.kind == "postgres":
-            return PostgresTap(
-                self.tap_name,
-                (dsn or self.probe.dsn).get_secret_value(),
-                self.probe.tap.publication,
-                slot=self.probe.tap.slot,
-                tables=tables,
-            )
-        args = connect_args((dsn or source.dsn).get_secret_value(), 10)
-        return MysqlTap(self.tap_name, args, tables, server_id=self.probe.tap.server_id)
 
     # -- threads ---------------------------------------------------------------
 
@@ -141,7 +132,7 @@ class ProbeCollector:
         # Booked before the write: a binlog tap can see the row before the write returns.
         self.book.add(probe)
         try:
-            self.writer.write(self.pipe.name, self._seq, probe_id, sent_at, traceparent)
+            self.writer.write((self.pipe.name, self._seq % RING, probe_id, sent_at, traceparent))
         except Exception as exc:
             self.book.discard(probe_id)
             self.tracer.drop(probe_id)

@@ -10,12 +10,14 @@ With a probe it is *measured* (``collector.py``). The series
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.base import CollectorContext, SourceKind, SourceUnreachable
 from lagwatch.collectors.probe.book import slo_samples
 from lagwatch.collectors.probe.config import PipelineConfig
+from lagwatch.collectors.rate import newest
+from lagwatch.collectors.registry import SOURCE_KINDS, pipeline_kinds
 from lagwatch.store import Sample, Store
 
 Problem = tuple[tuple[Any, ...], str]
@@ -49,35 +51,16 @@ def check_pipelines(
                     f"no source named {pipe.source!r}; name one of the sources: entries ({_list(kinds)})",
                 )
             )
-        elif kind not in ("postgres", "mysql"):
+        elif SOURCE_KINDS[kind].pipeline is None:
+            starts = " or ".join(pipeline_kinds())
             problems.append(
                 (
                     (*at, "source"),
-                    f"source {pipe.source!r} is {kind}; a pipeline starts at a postgres or mysql source",
+                    f"source {pipe.source!r} is {kind}; a pipeline starts at a {starts} source",
                 )
             )
-        elif kind == "postgres" and pipe.reader is not None:
-            problems.append(
-                (
-                    (*at, "reader"),
-                    f"source {pipe.source!r} is postgres: name the CDC reader's slot with slot:, not reader:",
-                )
-            )
-        elif kind == "mysql" and pipe.slot is not None:
-            problems.append(
-                (
-                    (*at, "slot"),
-                    f"source {pipe.source!r} is mysql: name the binlog reader with reader:, not slot:",
-                )
-            )
-        elif pipe.slot is None and pipe.reader is None and pipe.name not in probed:
-            key = "slot" if kind == "postgres" else "reader"
-            problems.append(
-                (
-                    (*at, key),
-                    f"the source hop is missing: set {key}: (the CDC reader feeding {pipe.topic}), or add a probe for {pipe.name!r} under probes:",
-                )
-            )
+        else:
+            problems += _reader_problems(pipe, at, kind, probed)
         if pipe.kafka is None and len(clusters) != 1:
             why = (
                 "there is no kafka: cluster; add one"
@@ -115,25 +98,65 @@ def check_pipelines(
             )
         probe_seen.add(probe.pipeline)
         kind = kinds.get(next(p.source for p in pipelines if p.name == probe.pipeline))
-        if kind == "mysql" and probe.tap.slot is not None:
-            problems.append(
-                (
-                    ("probes", i, "tap", "slot"),
-                    "slot: is for a postgres source; this pipeline reads mysql (use server_id: if needed)",
-                )
-            )
-        if kind == "postgres" and probe.tap.server_id is not None:
-            problems.append(
-                (
-                    ("probes", i, "tap", "server_id"),
-                    "server_id: is for a mysql source; this pipeline reads postgres (use slot: if needed)",
-                )
-            )
+        problems += _tap_problems(probe, i, kind)
         try:
             probe.table_name()
         except ValueError as exc:
             problems.append((("probes", i, "table"), str(exc)))
     return problems
+
+
+def _reader_problems(
+    pipe: PipelineConfig, at: tuple[Any, ...], kind: str, probed: set[str]
+) -> list[Problem]:
+    """Return what is wrong with how a pipeline names the CDC reader of its source."""
+    support = SOURCE_KINDS[kind].pipeline
+    assert support is not None
+    own = support.reader_key
+    for other in _other_keys(kind, lambda k: k.pipeline.reader_key if k.pipeline else None):
+        if getattr(pipe, other) is not None:
+            return [
+                (
+                    (*at, other),
+                    f"source {pipe.source!r} is {kind}: name {support.reader_what} with {own}:, not {other}:",
+                )
+            ]
+    if getattr(pipe, own) is None and pipe.name not in probed:
+        return [
+            (
+                (*at, own),
+                f"the source hop is missing: set {own}: (the CDC reader feeding {pipe.topic}), or add a probe for {pipe.name!r} under probes:",
+            )
+        ]
+    return []
+
+
+def _tap_problems(probe: Any, i: int, kind: str | None) -> list[Problem]:
+    """Return each `probes[].tap` key that belongs to another source kind than the pipeline's."""
+    if kind not in SOURCE_KINDS:
+        return []  # the pipeline's own problem says so
+    support = SOURCE_KINDS[kind].probe
+    if support is None:
+        return [(("probes", i, "pipeline"), f"a probe cannot write to a {kind} source")]
+    problems: list[Problem] = []
+    for name, other in SOURCE_KINDS.items():
+        key = other.probe.tap_key if other.probe else None
+        if name == kind or key is None or key == support.tap_key:
+            continue
+        if getattr(probe.tap, key, None) is not None:
+            problems.append(
+                (
+                    ("probes", i, "tap", key),
+                    f"{key}: is for a {name} source; this pipeline reads {kind} (use {support.tap_key}: if needed)",
+                )
+            )
+    return problems
+
+
+def _other_keys(kind: str, key_of: Callable[[SourceKind], str | None]) -> list[str]:
+    own = key_of(SOURCE_KINDS[kind])
+    keys = (key_of(k) for name, k in SOURCE_KINDS.items() if name != kind)
+    return sorted({k for k in keys if k is not None and k != own})
 
 
 def _list(names: Iterable[str]) -> str:
@@ -165,44 +188,22 @@ class FreshnessEstimate:
         self.good = 0
         self.bad = 0
 
-    def _latest(self, name: str, **labels: str) -> float | None:
-        found = self.store.latest(name, labels)
-        return max(v.value for v in found) if found else None
-
     def source_lag(self, now: float) -> float | None:
         """Return the CDC reader's lag in seconds: bytes behind ÷ bytes written per second."""
-        src = self.pipe.source
-        if self.source_kind == "postgres" and self.pipe.slot:
-            behind = self._latest(
-                "lagwatch_pg_slot_confirmed_lag_bytes", source=src, slot=self.pipe.slot
-            )
-            rate = self._latest("lagwatch_pg_wal_bytes_per_second", source=src)
-        elif self.source_kind == "mysql" and self.pipe.reader:
-            behind = self._latest(
-                "lagwatch_mysql_binlog_reader_behind_bytes", source=src, reader=self.pipe.reader
-            )
-            rate = self._binlog_rate(now)
-        else:
+        support = SOURCE_KINDS[self.source_kind].pipeline
+        reader = getattr(self.pipe, support.reader_key) if support else None
+        if support is None or not reader:
             return None
-        if behind is None:
-            return None
-        if behind <= 0:
-            return 0.0
-        return behind / rate if rate else None
-
-    def _binlog_rate(self, now: float) -> float | None:
-        series = self.store.query_range(
-            "lagwatch_mysql_binlog_bytes", {"source": self.pipe.source}, now - 600, now
-        )
-        points = series[0].points if series else []
-        if len(points) < 2 or points[-1][0] <= points[0][0]:
-            return None
-        return max(0.0, (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0]))
+        return support.source_lag(self.store, self.pipe.source, reader, now)
 
     def group_lag(self) -> float | None:
         """Return the worst time lag among the pipeline's consumer groups."""
         lags = [
-            self._latest("lagwatch_kafka_group_max_lag_seconds", cluster=self.cluster, group=g)
+            newest(
+                self.store,
+                "lagwatch_kafka_group_max_lag_seconds",
+                {"cluster": self.cluster, "group": g},
+            )
             for g in self.pipe.groups
         ]
         known = [lag for lag in lags if lag is not None]

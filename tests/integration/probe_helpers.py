@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from lagwatch.collectors.base import CollectorContext
-from lagwatch.collectors.probe import ProbeCollector, build_probes
+from lagwatch.collectors.probe.collector import ProbeCollector, build_probes
 from lagwatch.collectors.runner import Runner
 from lagwatch.config import LagwatchConfig, load
 from lagwatch.store import Store, open_store

@@ -1,0 +1,20 @@
+"""Every collector of a config, built in one place for the daemon, `collect` and `check`."""
+
+from __future__ import annotations
+
+from lagwatch.collectors import kafka
+from lagwatch.collectors.base import Collector, CollectorContext
+from lagwatch.collectors.probe.collector import build_pipeline_collectors
+from lagwatch.collectors.registry import build_sources
+from lagwatch.config import LagwatchConfig
+
+
+def build_all(config: LagwatchConfig, context: CollectorContext) -> list[Collector]:
+    """Return the collectors of every source, Kafka cluster, pipeline and probe in ``config``."""
+    found: list[Collector] = build_sources(config.sources, context)
+    for cluster in config.kafka:
+        found.extend(kafka.build(cluster, context))
+    found += build_pipeline_collectors(
+        config.pipelines, config.probes, config.sources, config.kafka, context
+    )
+    return found
