@@ -41,10 +41,11 @@ from lagwatch.alerts.telling import Teller
 from lagwatch.alerts.topology import Topology
 from lagwatch.alerts.view import DataView, LiveView, RangeCache
 from lagwatch.store import Record, Sample, Store, StoreUnavailable
+from lagwatch.store.contracts import Namespace
 
 log = logging.getLogger("lagwatch.alerts")
 
-GROUPS = "alerts.groups"
+GROUPS = Namespace.ALERTS_GROUPS
 INSTANCES = "lagwatch_alert_instances"
 EVALUATION = "lagwatch_alert_evaluation_seconds"
 RULES_FAILING = "lagwatch_alert_rules_failing"

@@ -13,8 +13,9 @@ from typing import Any
 
 from lagwatch.alerts.state import AlertState
 from lagwatch.store import Record, Store
+from lagwatch.store.contracts import Namespace
 
-NAMESPACE = "alerts.history"
+NAMESPACE = Namespace.ALERTS_HISTORY
 # Kept this long, and never more than LIMIT changes in all (a condition that
 # hovers around its threshold under a long `for` can go pending and back every cycle).
 KEEP = 7 * 86400.0

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 from lagwatch.alerts.notifiers.base import Digest, Notification, Notifier, Result
 from lagwatch.store import Record, Sample, Store
+from lagwatch.store.contracts import Namespace
 
 log = logging.getLogger("lagwatch.alerts.delivery")
 
-OUTBOX = "alerts.outbox"
-HISTORY = "alerts.sent"
+OUTBOX = Namespace.ALERTS_OUTBOX
+HISTORY = Namespace.ALERTS_SENT
 NOTIFY_SECONDS = "lagwatch_alert_notify_seconds"
 BROKEN = "lagwatch_alert_receiver_broken"
 NOTIFICATIONS = "lagwatch_alert_notifications_total"

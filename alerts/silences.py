@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from lagwatch.alerts.expr import Matcher, parse_matcher
 from lagwatch.store import Record, Store
+from lagwatch.store.contracts import Namespace
 
-NAMESPACE = "alerts.silences"
+NAMESPACE = Namespace.ALERTS_SILENCES
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from typing import Any
 
 from lagwatch.alerts.rules import Observation
 from lagwatch.alerts.template import value_text
+from lagwatch.store.contracts import Namespace
 
-NAMESPACE = "alerts.state"
+NAMESPACE = Namespace.ALERTS_STATE
 PENDING, FIRING, RESOLVED = "pending", "firing", "resolved"
 
 

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lagwatch.store.contracts import ORIGIN_LABEL
+
 
 @dataclass(frozen=True)
 class PipelineLink:
@@ -58,11 +60,8 @@ class Topology:
             found.add(f"source:{labels['source']}")
         if labels.get("cluster"):
             found.add(f"cluster:{labels['cluster']}")
-        collector = labels.get("collector", "")
-        if ":" in collector:
-            kind, _, name = collector.partition(":")
-            name = name.split(":", 1)[0]
-            found.add(f"cluster:{name}" if kind == "kafka" else f"source:{name}")
+        # A collector's health series says what it reads (the runner writes its origins).
+        found.update(o for o in labels.get(ORIGIN_LABEL, "").split(",") if o)
         group, cluster = labels.get("group"), labels.get("cluster")
         for link in self.links:
             named = labels.get("pipeline") == link.name

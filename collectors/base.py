@@ -31,6 +31,10 @@ class Collector(Protocol):
     name: str
     interval: float
     timeout: float
+    origins: tuple[str, ...]
+    """What the collector reads, as ``store.contracts.origin`` values (``source:orders-db``,
+    ``cluster:main``); the runner writes them on the health series, the alert engine ties
+    alerts to sources and clusters by them."""
 
     def collect(self) -> Iterable[Sample | Record]: ...
 

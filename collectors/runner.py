@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from lagwatch.collectors.base import Collector
 from lagwatch.store import Record, Sample, Store, StoreUnavailable
+from lagwatch.store.contracts import ORIGIN_LABEL
 
 log = logging.getLogger("lagwatch.runner")
 
@@ -87,10 +88,14 @@ class Runner:
             error = self.redact(error)
             log.warning("collector %s failed: %s", collector.name, error)
         now = self.clock()
+        labels = {"collector": collector.name}
+        origins = getattr(collector, "origins", ())
+        if origins:
+            labels[ORIGIN_LABEL] = ",".join(origins)
         health = [
-            Sample.of(UP, 1.0 if ok else 0.0, now, note=error, collector=collector.name),
-            Sample.of(DURATION, duration, now, collector=collector.name),
-            Sample.of(SAMPLES, len(samples), now, collector=collector.name),
+            Sample.of(UP, 1.0 if ok else 0.0, now, note=error, **labels),
+            Sample.of(DURATION, duration, now, **labels),
+            Sample.of(SAMPLES, len(samples), now, **labels),
         ]
         self.submit(samples + health, records)
         for listener in self.after_cycle:

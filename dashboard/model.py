@@ -6,19 +6,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lagwatch.dashboard.fmt import duration
+from lagwatch.store.contracts import GroupState, KafkaStatus, WalStatus, names
 
 # Documented numeric statuses (DESIGN.md, Metrics).
-KAFKA_STATUS = {0: "OK", 1: "WARN", 2: "ERR", 3: "STOP", 4: "STALL", 5: "REWIND"}
-WAL_STATUS = {0: "reserved", 1: "extended", 2: "unreserved", 3: "lost"}
-# lagwatch_kafka_group_state follows confluent_kafka.ConsumerGroupState's values.
-GROUP_STATE = {
-    0: "Unknown",
-    1: "PreparingRebalance",
-    2: "CompletingRebalance",
-    3: "Stable",
-    4: "Dead",
-    5: "Empty",
-}
+KAFKA_STATUS = names(KafkaStatus)
+WAL_STATUS = names(WalStatus)
+GROUP_STATE = names(GroupState)
 
 # Health, least to most bad; each with the colour Streamlit badges know.
 OK, WARN, CRIT, UNKNOWN = "ok", "warn", "crit", "unknown"

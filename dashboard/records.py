@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lagwatch.store import Record
+from lagwatch.store.contracts import Namespace
 
-PROBE_TRACES = "probe.traces"
+PROBE_TRACES = Namespace.PROBE_TRACES
 
 
 def _float(value: Any) -> float | None:

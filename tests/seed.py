@@ -99,10 +99,9 @@ class Writer:
 
 def _collectors(w: Writer, items: list[dict[str, Any]]) -> None:
     for c in items:
-        w.curve(
-            "lagwatch_collector_up", c["up"], step=True, note=c.get("error"), collector=c["name"]
-        )
-        w.curve("lagwatch_collector_duration_seconds", c["duration"], 0.2, collector=c["name"])
+        labels = {"collector": c["name"], "origin": c["origin"]}
+        w.curve("lagwatch_collector_up", c["up"], step=True, note=c.get("error"), **labels)
+        w.curve("lagwatch_collector_duration_seconds", c["duration"], 0.2, **labels)
 
 
 def _pipelines(w: Writer, items: list[dict[str, Any]]) -> None:

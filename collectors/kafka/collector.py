@@ -22,6 +22,7 @@ from lagwatch.collectors.kafka.read import TP, ClusterView, OffsetReader, error_
 from lagwatch.collectors.kafka.state import NAMESPACE, StateKeeper, retention
 from lagwatch.collectors.kafka.timelag import EndOffsetHistory, Found, RecordTimestamps
 from lagwatch.store import Record, Sample, Store
+from lagwatch.store.contracts import origin
 
 TIMESTAMP_GROUP = "lagwatch-timestamps"
 
@@ -34,6 +35,7 @@ class KafkaCollector:
     ) -> None:
         self.config = config
         self.name = f"kafka:{config.name}"
+        self.origins: tuple[str, ...] = (origin("cluster", config.name),)
         self.interval = config.interval
         self.timeout = config.timeout
         settings = config.client_settings()

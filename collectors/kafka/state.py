@@ -27,10 +27,11 @@ from lagwatch.collectors.kafka.timelag import EndOffsetHistory
 from lagwatch.collectors.kafka.track import GroupTrack, PartitionTrack
 from lagwatch.collectors.kafka.verdict import Point, Status, Verdict
 from lagwatch.store import Record, Store, StoreUnavailable
+from lagwatch.store.contracts import Namespace
 
 log = logging.getLogger("lagwatch.kafka")
 
-NAMESPACE = "kafka.state"
+NAMESPACE = Namespace.KAFKA_STATE
 FORMAT = 1
 HISTORY_EVERY = 60.0
 # A gone group's record is deleted after this long; live ones are rewritten every cycle.

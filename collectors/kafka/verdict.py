@@ -10,20 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 
+from lagwatch.store.contracts import KafkaStatus
 from lagwatch.store.types import format_duration
 
-
-class Status(IntEnum):
-    """Verdicts ordered from least to most bad; the value is what the status series holds."""
-
-    OK = 0
-    WARN = 1
-    ERR = 2
-    STOP = 3
-    STALL = 4
-    REWIND = 5
+Status = KafkaStatus
+"""Verdicts ordered from least to most bad; the value is what the status series holds."""
 
 
 Point = tuple[float, int | None, int]

@@ -29,6 +29,7 @@ from lagwatch.collectors.mysql.session import PyMysqlSession, Session, connect_a
 from lagwatch.collectors.outbox import MYSQL
 from lagwatch.collectors.outbox import build as build_outbox
 from lagwatch.store import Sample, Store
+from lagwatch.store.contracts import origin
 
 log = logging.getLogger("lagwatch.collectors.mysql")
 
@@ -48,6 +49,7 @@ class MysqlCollector:
     ) -> None:
         self.config = config
         self.name = f"mysql:{config.name}"
+        self.origins: tuple[str, ...] = (origin("source", config.name),)
         self.interval = config.interval
         self.timeout = config.timeout
         self._store: Store | None = context.store if context else None

@@ -25,9 +25,10 @@ import httpx
 from lagwatch.collectors.mysql.config import BinlogReader
 from lagwatch.collectors.mysql.session import Session, error_text
 from lagwatch.store import Store, StoreUnavailable
+from lagwatch.store.contracts import Namespace
 from lagwatch.store.types import format_duration
 
-TAP_POSITION_NAMESPACE = "tap.position"
+TAP_POSITION_NAMESPACE = Namespace.TAP_POSITION
 
 
 class ReaderError(Exception):

@@ -26,6 +26,7 @@ from lagwatch.collectors.base import SourceUnreachable
 from lagwatch.collectors.outbox.config import OutboxTable
 from lagwatch.collectors.outbox.read import Dialect, OutboxReading, outbox_query
 from lagwatch.store import Sample
+from lagwatch.store.contracts import origin
 
 
 @dataclass
@@ -53,6 +54,7 @@ class OutboxCollector:
         self.dialect = dialect
         self.connect = connect
         self.name = f"outbox:{source}"
+        self.origins: tuple[str, ...] = (origin("source", source),)
         self.interval = interval
         self.timeout = timeout
         self.clock = clock

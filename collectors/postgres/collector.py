@@ -29,6 +29,7 @@ from lagwatch.collectors.postgres.samples import (
 from lagwatch.collectors.postgres.session import connect_source, error_text
 from lagwatch.collectors.rate import RateWindow
 from lagwatch.store import Sample, StoreUnavailable
+from lagwatch.store.contracts import origin
 
 
 class PostgresCollector:
@@ -42,6 +43,7 @@ class PostgresCollector:
     ) -> None:
         self.config = config
         self.name = f"postgres:{config.name}"
+        self.origins: tuple[str, ...] = (origin("source", config.name),)
         self.interval = config.interval
         self.timeout = config.timeout
         self.clock = clock

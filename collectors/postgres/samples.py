@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lagwatch.store import Sample
+from lagwatch.store.contracts import WalStatus
 
 # DESIGN's documented mapping, least to most bad.
-WAL_STATUS = {"reserved": 0, "extended": 1, "unreserved": 2, "lost": 3}
+WAL_STATUS = {s.name: int(s) for s in WalStatus}
 
 # pg_stat_replication_slots column -> counter name.
 SLOT_COUNTERS = {

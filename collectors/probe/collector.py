@@ -29,10 +29,11 @@ from lagwatch.collectors.registry import kind_of
 from lagwatch.collectors.tap import Change, Tap
 from lagwatch.collectors.tap.relay import KafkaRelay
 from lagwatch.store import Record, Sample
+from lagwatch.store.contracts import Namespace, origin
 
 log = logging.getLogger("lagwatch.probe")
 
-POSITIONS = "tap.position"
+POSITIONS = Namespace.TAP_POSITION
 """Record namespace of taps' read positions: key = tap name, body = TapPosition.body()."""
 
 
@@ -47,6 +48,10 @@ class ProbeCollector:
             "check_pipelines refuses a probe on a kind without probe support"
         )
         self.name = f"probe:{pipe.name}"
+        self.origins: tuple[str, ...] = (
+            origin("source", pipe.source),
+            origin("cluster", cluster.name),
+        )
         self.interval = probe.interval
         self.timeout = 10.0
         self.record_retention = {TRACES: probe.keep_traces}

@@ -19,6 +19,7 @@ from lagwatch.collectors.probe.config import PipelineConfig
 from lagwatch.collectors.rate import newest
 from lagwatch.collectors.registry import SOURCE_KINDS, pipeline_kinds
 from lagwatch.store import Sample, Store
+from lagwatch.store.contracts import origin
 
 Problem = tuple[tuple[Any, ...], str]
 """A config path such as ("pipelines", 0, "source") and what is wrong there."""
@@ -183,6 +184,7 @@ class FreshnessEstimate:
         self.cluster = cluster
         self.store = store
         self.name = f"pipeline:{pipe.name}"
+        self.origins: tuple[str, ...] = (origin("source", pipe.source), origin("cluster", cluster))
         self.interval = pipe.interval
         self.timeout = 10.0
         self.good = 0

@@ -36,8 +36,9 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from lagwatch.collectors.probe.book import Probe
 from lagwatch.store import Record
+from lagwatch.store.contracts import Namespace
 
-NAMESPACE = "probe.traces"
+NAMESPACE = Namespace.PROBE_TRACES
 NS = 1_000_000_000
 
 

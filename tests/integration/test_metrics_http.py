@@ -100,8 +100,14 @@ def test_metrics_endpoint_serves_the_catalog(daemon: tuple[str, str], unique: st
         for family in families.values()
         for s in family.samples  # type: ignore[attr-defined]
     }
-    assert samples[("lagwatch_collector_up", (("collector", f"postgres:{source}"),))] == 1.0
-    assert samples[("lagwatch_collector_up", (("collector", f"kafka:k-{unique}"),))] == 1.0
+    up = "lagwatch_collector_up"
+    assert (
+        samples[(up, (("collector", f"postgres:{source}"), ("origin", f"source:{source}")))] == 1.0
+    )
+    assert (
+        samples[(up, (("collector", f"kafka:k-{unique}"), ("origin", f"cluster:k-{unique}")))]
+        == 1.0
+    )
     assert samples[("lagwatch_pg_in_recovery", (("source", source),))] == 0.0
     assert samples[("lagwatch_kafka_brokers", (("cluster", f"k-{unique}"),))] >= 1.0
     assert samples[("lagwatch_store_dropped_samples_total", ())] == 0.0

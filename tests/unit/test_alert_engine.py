@@ -164,7 +164,10 @@ def test_a_source_down_mutes_its_pipelines_lag_and_its_own_no_data(tmp_path: Pat
     h.write("lagwatch_pg_slot_active", 1, source="orders-db", slot="s1")
     h.cycle(T0)
     h.now = T0 + 120
-    h.write("lagwatch_collector_up", 0, note="connection refused", collector="postgres:orders-db")
+    h.write(
+        "lagwatch_collector_up", 0, note="connection refused",
+        collector="postgres:orders-db", origin="source:orders-db",
+    )  # fmt: skip
     h.write(LAG, 300, cluster="main", group="search")
     h.write(LAG, 300, cluster="main", group="ledger")
     h.cycle(T0 + 120)
@@ -181,8 +184,8 @@ def test_a_source_down_mutes_its_pipelines_lag_and_its_own_no_data(tmp_path: Pat
 def test_two_collectors_of_one_source_down_do_not_mute_each_other(tmp_path: Path) -> None:
     rules = [{"name": "CollectorDown", "expr": "lagwatch_collector_up == 0", "severity": "page"}]
     h = Harness(tmp_path, config(rules=rules, group_by=["..."]))
-    h.write("lagwatch_collector_up", 0, collector="postgres:orders-db")
-    h.write("lagwatch_collector_up", 0, collector="outbox:orders-db")
+    h.write("lagwatch_collector_up", 0, collector="postgres:orders-db", origin="source:orders-db")
+    h.write("lagwatch_collector_up", 0, collector="outbox:orders-db", origin="source:orders-db")
     h.cycle(T0)
     assert len(told(h)) == 2
     h.close()
