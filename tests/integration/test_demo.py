@@ -27,7 +27,7 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from lagwatch.config import load
-from lagwatch.demo_config import DemoNames
+from lagwatch.demo.config import DemoNames
 from lagwatch.store import Store, open_store
 from tests.integration.conftest import ROOT
 from tests.integration.pg_helpers import wait_for

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lagwatch.config import load
-from lagwatch.demo import add_arguments
-from lagwatch.demo_config import DemoNames, DemoPorts, notifications_path, write_configs
+from lagwatch.demo.config import DemoNames, DemoPorts, notifications_path, write_configs
+from lagwatch.demo.run import add_arguments
 
 ENV = {
     "LAGWATCH_PG_MONITOR_DSN": "postgresql://mon:mon-pass@127.0.0.1:5432/db",

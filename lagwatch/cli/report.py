@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
+from lagwatch.cli.common import EXIT_BAD_INPUT, EXIT_OK, EXIT_PROBLEM, add_command, load_config
 from lagwatch.reports.capacity import Item, capacity_report
 from lagwatch.store.types import format_bytes, format_duration, parse_duration
-
-EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT = 0, 1, 2
 
 WORDS = {
     "lost": "ran out: now",
@@ -105,3 +105,26 @@ def run_capacity(args: argparse.Namespace, config) -> int:
             f"nothing to report: no slot, binlog, group or outbox series in the last {args.window}"
         )
     return EXIT_PROBLEM if any(i.runs_out_within(horizon) for i in items) else EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return run_capacity(args, load_config(args.config))
+
+
+def register(sub: Any) -> None:
+    """Add `report` to the `lagwatch` parser."""
+    p = add_command(
+        sub,
+        "report",
+        "`report capacity`: when slots, binlogs, lags and backlogs run out "
+        "(exit 1 if within --horizon)",
+        cmd_report,
+    )
+    p.add_argument("report", choices=["capacity"], help="capacity: trends and time to run out")
+    p.add_argument("--window", default="6h", help="look-back window to fit (default: %(default)s)")
+    p.add_argument(
+        "--horizon", default="7d", help="exit 1 if it runs out sooner (default: %(default)s)"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="JSON list of items (keys in docs/operations.md)"
+    )

@@ -1,4 +1,4 @@
-"""The `lagwatch` command line."""
+"""The `lagwatch` command line: the daemon's commands, and the parser every module registers into."""
 
 from __future__ import annotations
 
@@ -11,33 +11,22 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lagwatch import __version__
-
-EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT = 0, 1, 2
-DEFAULT_CONFIG = "lagwatch.yaml"
-
-
-def _load(path: str):
-    from lagwatch.config import ConfigError, load
-
-    try:
-        return load(path)
-    except ConfigError as exc:
-        for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT) from None
-
-
-def _setup_logging(config, verbose: bool = False) -> None:
-    from lagwatch.logs import Redactor, setup_logging
-
-    setup_logging("DEBUG" if verbose else config.daemon.log_level, Redactor(config.secrets()))
+from lagwatch.cli import alerts, probe, report
+from lagwatch.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_PROBLEM,
+    add_command,
+    load_config,
+    setup_logging,
+)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from lagwatch.daemon import Daemon
 
-    config = _load(args.config)
-    _setup_logging(config, args.verbose)
+    config = load_config(args.config)
+    setup_logging(config, args.verbose)
     Daemon(config).run_forever()
     return EXIT_OK
 
@@ -50,8 +39,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
             "error: collect runs one pass only; say --once (or use `lagwatch run`)", file=sys.stderr
         )
         return EXIT_BAD_INPUT
-    config = _load(args.config)
-    _setup_logging(config, args.verbose)
+    config = load_config(args.config)
+    setup_logging(config, args.verbose)
     daemon = Daemon(config)
     try:
         results = daemon.collect_once()
@@ -71,7 +60,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from lagwatch.store import StoreUnavailable, open_store
 
-    config = _load(args.config)
+    config = load_config(args.config)
     store = open_store(config.store, read_only=True)
     try:
         values = store.latest(args.name)
@@ -97,7 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lagwatch.logs import Redactor
     from lagwatch.store import StoreUnavailable, open_store
 
-    config = _load(args.config)
+    config = load_config(args.config)
     redact = Redactor(config.secrets())
     problems: list[str] = []
     store = open_store(config.store)
@@ -131,10 +120,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_config(args.config)
     host = args.host or config.dashboard.host
     port = args.port or config.dashboard.port
-    app = Path(__file__).parent / "dashboard" / "app.py"
+    app = Path(__file__).parent.parent / "dashboard" / "app.py"
     command = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", host, "--server.port", str(port),
@@ -160,43 +149,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     )
 
 
-def cmd_probe(args: argparse.Namespace) -> int:
-    from lagwatch.probe_cli import cmd_probe as run_probe
-
-    config = _load(args.config)
-    _setup_logging(config, args.verbose)
-    return run_probe(args, config)
-
-
-def cmd_tap(args: argparse.Namespace) -> int:
-    from lagwatch.probe_cli import cmd_tap as run_tap
-
-    config = _load(args.config)
-    _setup_logging(config, args.verbose)
-    return run_tap(args, config)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from lagwatch.report_cli import run_capacity
-
-    return run_capacity(args, _load(args.config))
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    from lagwatch.demo import run_demo
+    from lagwatch.demo.run import run_demo
 
     return run_demo(args)
-
-
-def add_command(sub, name: str, help_text: str, func) -> argparse.ArgumentParser:
-    """Add a command taking -c/--config and -v/--verbose to the subparsers ``sub``."""
-    p = sub.add_parser(name, help=help_text, description=help_text)
-    p.add_argument(
-        "-c", "--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)"
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.set_defaults(func=func)
-    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,38 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (default: dashboard.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: dashboard.port, 8501)")
     p = command(
-        "probe",
-        "`probe init` creates the probe table; `probe --once --pipeline NAME` times one probe "
-        "(exit 1 past the SLO)",
-        cmd_probe,
-    )
-    p.add_argument("action", nargs="?", choices=["init"], help="init: create the probe table")
-    p.add_argument("--once", action="store_true", help="send one probe and print its hops")
-    p.add_argument("--pipeline", help="the pipeline to probe (init: default all)")
-    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the readers")
-    p = command("tap", "run a probe's CDC tap (and its Kafka relay) until stopped", cmd_tap)
-    p.add_argument("--pipeline", required=True, help="the pipeline whose probe's tap to run")
-    p = command(
-        "report",
-        "`report capacity`: when slots, binlogs, lags and backlogs run out "
-        "(exit 1 if within --horizon)",
-        cmd_report,
-    )
-    p.add_argument("report", choices=["capacity"], help="capacity: trends and time to run out")
-    p.add_argument("--window", default="6h", help="look-back window to fit (default: %(default)s)")
-    p.add_argument(
-        "--horizon", default="7d", help="exit 1 if it runs out sooner (default: %(default)s)"
-    )
-    p.add_argument("--json", action="store_true", help="JSON list of items (keys in README)")
-    p = command(
         "demo", "run lagwatch on this machine's devstack with a live demo pipeline", cmd_demo
     )
-    from lagwatch.demo import add_arguments
+    from lagwatch.demo.run import add_arguments
 
     add_arguments(p)
-    from lagwatch.cli_alerts import add_alert_commands
-
-    add_alert_commands(sub)
+    for module in (probe, report, alerts):
+        module.register(sub)
     return parser
 
 

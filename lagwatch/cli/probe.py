@@ -7,14 +7,20 @@ import sys
 import time
 from typing import Any
 
+from lagwatch.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_PROBLEM,
+    add_command,
+    load_config,
+    setup_logging,
+)
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
 from lagwatch.collectors.probe.collector import ProbeCollector, build_probes
 from lagwatch.collectors.probe.config import ProbeConfig
 from lagwatch.collectors.registry import kind_of
 from lagwatch.config import LagwatchConfig
 from lagwatch.logs import Redactor
-
-EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _probes(config: LagwatchConfig, pipeline: str | None) -> list[ProbeConfig]:
@@ -126,12 +132,12 @@ def _run_once(collector: ProbeCollector, wait: float, redact: Redactor) -> int:
     return EXIT_OK if end <= slo else EXIT_PROBLEM
 
 
-def cmd_tap(args: argparse.Namespace, config: LagwatchConfig) -> int:
+def _tap(args: argparse.Namespace, config: LagwatchConfig) -> int:
     """`lagwatch tap --pipeline NAME`: the probe's tap alone, e.g. as the demo's CDC relay."""
     return run_tap(config, args.pipeline)
 
 
-def cmd_probe(args: argparse.Namespace, config: LagwatchConfig) -> int:
+def _probe(args: argparse.Namespace, config: LagwatchConfig) -> int:
     """Dispatch `lagwatch probe [init] [--once --pipeline NAME]`."""
     if args.action == "init":
         return probe_init(config, args.pipeline)
@@ -184,3 +190,34 @@ def run_tap(config: LagwatchConfig, pipeline: str) -> int:
     thread.join(timeout=5)
     collector.close()
     return EXIT_OK
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    setup_logging(config, args.verbose)
+    return _probe(args, config)
+
+
+def cmd_tap(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    setup_logging(config, args.verbose)
+    return _tap(args, config)
+
+
+def register(sub: Any) -> None:
+    """Add `probe` and `tap` to the `lagwatch` parser."""
+    p = add_command(
+        sub,
+        "probe",
+        "`probe init` creates the probe table; `probe --once --pipeline NAME` times one probe "
+        "(exit 1 past the SLO)",
+        cmd_probe,
+    )
+    p.add_argument("action", nargs="?", choices=["init"], help="init: create the probe table")
+    p.add_argument("--once", action="store_true", help="send one probe and print its hops")
+    p.add_argument("--pipeline", help="the pipeline to probe (init: default all)")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the readers")
+    p = add_command(
+        sub, "tap", "run a probe's CDC tap (and its Kafka relay) until stopped", cmd_tap
+    )
+    p.add_argument("--pipeline", required=True, help="the pipeline whose probe's tap to run")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT = 0, 1, 2
+from lagwatch.cli.common import EXIT_BAD_INPUT, EXIT_OK, EXIT_PROBLEM, add_command, load_config
 
 
 def _when(ts: float) -> str:
@@ -39,10 +39,9 @@ def _on_store(
     args: argparse.Namespace, action: Callable[[Any], Any], read_only: bool = False
 ) -> Any:
     """Return ``action(store)`` on the store of ``-c CONFIG``, closing it after."""
-    from lagwatch.cli import _load
     from lagwatch.store import StoreUnavailable, open_store
 
-    store = open_store(_load(args.config).store, read_only=read_only)
+    store = open_store(load_config(args.config).store, read_only=read_only)
     try:
         return action(store)
     except StoreUnavailable as exc:
@@ -180,10 +179,8 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_alert_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add `rules` and `silence` to the `lagwatch` parser."""
-    from lagwatch.cli import add_command
-
     rules = sub.add_parser(
         "rules", help="work with alert rules", description="work with alert rules"
     )

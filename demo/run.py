@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from lagwatch.demo_config import ROOT, DemoNames, DemoPorts, notifications_path
+from lagwatch.demo.config import ROOT, DemoNames, DemoPorts, notifications_path
 from lagwatch.devstack import devstack_env
 from lagwatch.store.types import format_duration, parse_duration
 
@@ -75,7 +75,7 @@ def demo_dir() -> Path:
 def run_demo(args: argparse.Namespace) -> int:
     """Set up the demo pipeline, run it and lagwatch until Ctrl-C, SIGTERM or --duration."""
     from lagwatch.config import ConfigError, load
-    from lagwatch.demo_config import SUFFIX, write_configs
+    from lagwatch.demo.config import SUFFIX, write_configs
     from lagwatch.logs import Redactor, setup_logging
 
     if args.suffix and not SUFFIX.match(args.suffix):
@@ -123,7 +123,7 @@ class Demo:
         self, args: argparse.Namespace, directory: Path, names: DemoNames, env: dict[str, str],
         config: Any, paths: tuple[Path, Path], redact: Any,
     ) -> None:  # fmt: skip
-        from lagwatch.demo_traffic import DemoGroup
+        from lagwatch.demo.traffic import DemoGroup
 
         self.args = args
         self.directory = directory
@@ -167,7 +167,7 @@ class Demo:
     def _start(self) -> None:
         from lagwatch.collectors.probe.table import TableName
         from lagwatch.daemon import Daemon
-        from lagwatch.demo_traffic import OrderWriter, prepare_database, prepare_topic
+        from lagwatch.demo.traffic import OrderWriter, prepare_database, prepare_topic
 
         n, env = self.names, self.env
         self.say(f"setting up {n.table}, publication {n.publication} and topic {n.topic}")
