@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import yaml
 
 from lagwatch.alerts.rules import RuleConfig
 
-if TYPE_CHECKING:
-    from lagwatch.alerts.config import AlertsConfig
+
+class RuleChoice(Protocol):
+    """The keys of `alerts:` that choose the rules in force (``AlertsConfig`` has them)."""
+
+    builtin_rules: bool
+    rules: list[RuleConfig]
+    disable: list[str]
+
 
 PACK = Path(__file__).with_name("builtin.yaml")
 
@@ -23,7 +29,7 @@ def builtin_rules() -> tuple[RuleConfig, ...]:
     return tuple(RuleConfig.model_validate(rule) for rule in data["rules"])
 
 
-def effective_rules(config: AlertsConfig) -> list[RuleConfig]:
+def effective_rules(config: RuleChoice) -> list[RuleConfig]:
     """Return the rules in force: the pack minus disabled and overridden ones, then the user's."""
     if not config.builtin_rules:
         return list(config.rules)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from lagwatch.alerts.builtin import builtin_rules
 from lagwatch.alerts.inhibit import InhibitRule
 from lagwatch.alerts.notifiers import NOTIFIER_KINDS
 from lagwatch.alerts.routing import Route
@@ -103,8 +104,6 @@ class AlertsConfig(BaseModel):
         if not self.receivers:
             # Nothing is dropped: with no receiver configured, alerts go to the daemon's log.
             self.receivers = [ReceiverConfig.model_validate({"name": "log", "log": {}})]
-        from lagwatch.alerts.builtin import builtin_rules
-
         known = {r.name for r in builtin_rules()}
         typos = [n for n in self.disable if n not in known]
         if typos:

@@ -117,5 +117,7 @@ class SourceKind:
     name: str
     config: type[SourceBase]
     build: Callable[[Any, CollectorContext], Sequence[Collector]]
+    metric_prefix: str
+    """Every metric of the kind starts with it (``lagwatch_pg_``); the catalog lists them."""
     pipeline: PipelineSupport | None = None
     probe: ProbeSupport | None = None

@@ -7,6 +7,7 @@ through ``dashboard/data.py`` only.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -15,9 +16,7 @@ from streamlit.navigation.page import StreamlitPage
 
 # Streamlit runs this file as a script. Installed, `lagwatch` is importable; run from a
 # checkout without installing, the folder that holds the `lagwatch` package is put on the path.
-try:
-    import lagwatch  # noqa: F401
-except ImportError:
+if importlib.util.find_spec("lagwatch") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lagwatch.config import ConfigError
