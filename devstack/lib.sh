@@ -41,7 +41,7 @@ MONITOR_PASSWORD=monitor-secret
 PROBE_USER=lagwatch_probe
 PROBE_PASSWORD=probe-secret
 
-ALL_SERVICES=(postgres mariadb kafka connect)
+ALL_SERVICES=(postgres mariadb kafka connect registry)
 
 # Unix socket paths are limited to ~107 bytes. For deep checkouts put the
 # sockets in a short per-devstack-dir directory under /tmp instead.
