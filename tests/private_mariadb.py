@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,16 +18,11 @@ from pathlib import Path
 
 import pymysql
 
+from tests.support.ports import free_port
+
 ADMIN = ("lagwatch_admin", "admin-secret")
 MONITOR = ("lagwatch_monitor", "monitor-secret")
 START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PrivateMariadb:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tests.support.ports import free_port
+
 _OS_USER = "postgres"
 
 
@@ -29,12 +30,6 @@ def _as_server_user(command: Sequence[str]) -> list[str]:
     if os.geteuid() == 0:
         return ["runuser", "-u", _OS_USER, "--", *command]
     return list(command)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrivatePostgres:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -11,12 +10,7 @@ from lagwatch.alerts.outbox import HISTORY, OUTBOX
 from lagwatch.store.sqlite import SqliteStore
 from tests.daemon_run import start_daemon
 from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.ports import free_port
 
 
 def wait(what: str, check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
