@@ -118,6 +118,6 @@ class SourceKind:
     config: type[SourceBase]
     build: Callable[[Any, CollectorContext], Sequence[Collector]]
     metric_prefix: str
-    """Every metric of the kind starts with it (``lagwatch_pg_``); the catalog lists them."""
+    """Every metric of the kind is named ``lagwatch_<prefix>_…`` (``pg``, ``mysql``)."""
     pipeline: PipelineSupport | None = None
     probe: ProbeSupport | None = None

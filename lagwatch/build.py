@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lagwatch.collectors import kafka
 from lagwatch.collectors.base import Collector, CollectorContext
+from lagwatch.collectors.kinds import build_sources
 from lagwatch.collectors.probe.collector import build_pipeline_collectors
-from lagwatch.collectors.registry import build_sources
 from lagwatch.config import LagwatchConfig
 
 

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from lagwatch.alerts.config import AlertsConfig
 from lagwatch.collectors.kafka import KafkaCluster
+from lagwatch.collectors.kinds import SOURCE_KINDS, SourceConfig
 from lagwatch.collectors.probe.config import PipelineConfig, ProbeConfig
 from lagwatch.collectors.probe.pipeline import Problem, check_pipelines
-from lagwatch.collectors.registry import SOURCE_KINDS, SourceConfig
 from lagwatch.dashboard.config import DashboardConfig
 from lagwatch.loader import ConfigError, load_config, register_tags
 from lagwatch.store import StoreConfig

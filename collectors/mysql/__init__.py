@@ -7,7 +7,7 @@ from lagwatch.collectors.mysql.pipeline import PIPELINE, PROBE
 from lagwatch.collectors.mysql.readers import TAP_POSITION_NAMESPACE
 from lagwatch.collectors.mysql.session import connect_args
 
-KIND = SourceKind("mysql", MysqlSource, build, "lagwatch_mysql_", pipeline=PIPELINE, probe=PROBE)
+KIND = SourceKind("mysql", MysqlSource, build, "mysql", pipeline=PIPELINE, probe=PROBE)
 
 __all__ = [
     "KIND",

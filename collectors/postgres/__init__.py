@@ -7,7 +7,7 @@ from lagwatch.collectors.postgres.config import PostgresSource
 from lagwatch.collectors.postgres.pipeline import PIPELINE, PROBE
 from lagwatch.collectors.postgres.session import connect, connect_source, error_text
 
-KIND = SourceKind("postgres", PostgresSource, build, "lagwatch_pg_", pipeline=PIPELINE, probe=PROBE)
+KIND = SourceKind("postgres", PostgresSource, build, "pg", pipeline=PIPELINE, probe=PROBE)
 
 __all__ = [
     "KIND",

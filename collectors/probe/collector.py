@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from lagwatch.collectors.base import Collector, CollectorContext, SourceUnreachable
+from lagwatch.collectors.kinds import kind_of
 from lagwatch.collectors.probe.book import Probe, ProbeBook
 from lagwatch.collectors.probe.config import PipelineConfig, ProbeConfig
 from lagwatch.collectors.probe.pipeline import build_estimates, cluster_of
@@ -25,7 +26,6 @@ from lagwatch.collectors.probe.table import RING
 from lagwatch.collectors.probe.trace import NAMESPACE as TRACES
 from lagwatch.collectors.probe.trace import ProbeTracer
 from lagwatch.collectors.probe.watch import KafkaWatcher
-from lagwatch.collectors.registry import kind_of
 from lagwatch.collectors.tap import Change, Tap
 from lagwatch.collectors.tap.relay import KafkaRelay
 from lagwatch.store import Record, Sample

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from lagwatch.collectors.base import CollectorContext, SourceKind, SourceUnreachable
+from lagwatch.collectors.kinds import SOURCE_KINDS, pipeline_kinds
 from lagwatch.collectors.probe.book import slo_samples
 from lagwatch.collectors.probe.config import PipelineConfig
 from lagwatch.collectors.rate import newest
-from lagwatch.collectors.registry import SOURCE_KINDS, pipeline_kinds
 from lagwatch.store import Sample, Store
 from lagwatch.store.contracts import origin
 

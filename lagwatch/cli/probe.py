@@ -16,9 +16,9 @@ from lagwatch.cli.common import (
     setup_logging,
 )
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.kinds import kind_of
 from lagwatch.collectors.probe.collector import ProbeCollector, build_probes
 from lagwatch.collectors.probe.config import ProbeConfig
-from lagwatch.collectors.registry import kind_of
 from lagwatch.config import LagwatchConfig
 from lagwatch.logs import Redactor
 

@@ -72,7 +72,7 @@ def test_reader_names_must_be_unique_per_source(tmp_path: Path) -> None:
 
 def test_outbox_tables_of_a_mysql_source_get_their_own_collector(tmp_path: Path) -> None:
     from lagwatch.collectors.base import CollectorContext
-    from lagwatch.collectors.registry import build_sources
+    from lagwatch.collectors.kinds import build_sources
 
     path = tmp_path / "lagwatch.yaml"
     path.write_text(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lagwatch.collectors.registry import SOURCE_KINDS
+from lagwatch.collectors.kinds import SOURCE_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = sorted(SOURCE_KINDS)
@@ -22,8 +22,9 @@ def test_every_kind_has_its_docs_catalog_tests_and_dashboard_page(name: str) -> 
     if not (ROOT / "docs" / "sources" / f"{name}.md").is_file():
         missing.append(f"docs/sources/{name}.md")
     with (ROOT / "lagwatch" / "catalog.csv").open() as f:
-        if not any(row["name"].startswith(kind.metric_prefix) for row in csv.DictReader(f)):
-            missing.append(f"catalog rows named {kind.metric_prefix}*")
+        prefix = f"lagwatch_{kind.metric_prefix}_"
+        if not any(row["name"].startswith(prefix) for row in csv.DictReader(f)):
+            missing.append(f"catalog rows named {prefix}*")
     if not list((ROOT / "tests" / "unit").glob(f"test_{name}_*.py")):
         missing.append(f"tests/unit/test_{name}_*.py")
     if not list((ROOT / "tests" / "integration").glob(f"test_{name}_*.py")):
