@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lagwatch.collectors import kafka
+from lagwatch.collectors import connect, kafka
 from lagwatch.collectors.base import Collector, CollectorContext
 from lagwatch.collectors.kinds import build_sources
 from lagwatch.collectors.probe.collector import build_pipeline_collectors
@@ -10,10 +10,18 @@ from lagwatch.config import LagwatchConfig
 
 
 def build_all(config: LagwatchConfig, context: CollectorContext) -> list[Collector]:
-    """Return the collectors of every source, Kafka cluster, pipeline and probe in ``config``."""
+    """Return the collectors of every source, Kafka and Connect cluster, pipeline and probe.
+
+    The connect: clusters become ``context.extras[connect.EXTRAS_KEY]`` first: MySQL readers
+    that name a cluster (``connect: NAME``) read their connector's offsets through it.
+    """
+    if config.connect and connect.EXTRAS_KEY not in context.extras:
+        context.extras[connect.EXTRAS_KEY] = connect.endpoints(config.connect, config.kafka)
     found: list[Collector] = build_sources(config.sources, context)
     for cluster in config.kafka:
         found.extend(kafka.build(cluster, context))
+    for connect_cluster in config.connect:
+        found.extend(connect.build(connect_cluster, context, config.sources))
     found += build_pipeline_collectors(
         config.pipelines, config.probes, config.sources, config.kafka, context
     )

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from lagwatch.alerts.config import AlertsConfig
+from lagwatch.collectors.connect import ConnectCluster, check_connect
 from lagwatch.collectors.kafka import KafkaCluster
 from lagwatch.collectors.kinds import SOURCE_KINDS, SourceConfig
 from lagwatch.collectors.probe.config import PipelineConfig, ProbeConfig
@@ -35,13 +36,14 @@ class DaemonConfig(BaseModel):
 
 
 class LagwatchConfig(BaseModel):
-    """The config file: store, sources, kafka, pipelines, probes, alerts, dashboard, daemon."""
+    """The config file: store, sources, kafka, connect, pipelines, probes, alerts, dashboard, daemon."""
 
     model_config = ConfigDict(extra="forbid")
 
     store: StoreConfig = StoreConfig()
     sources: list[SourceConfig] = []
     kafka: list[KafkaCluster] = []
+    connect: list[ConnectCluster] = []
     pipelines: list[PipelineConfig] = []
     probes: list[ProbeConfig] = []
     alerts: AlertsConfig = AlertsConfig()
@@ -53,6 +55,7 @@ class LagwatchConfig(BaseModel):
         for section, names in (
             ("sources", [s.name for s in self.sources]),
             ("kafka", [k.name for k in self.kafka]),
+            ("connect", [c.name for c in self.connect]),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
@@ -61,7 +64,9 @@ class LagwatchConfig(BaseModel):
 
     def cross_problems(self) -> list[Problem]:
         """Return each hop a pipeline or probe names that the other sections do not define."""
-        return check_pipelines(self.pipelines, self.probes, self.sources, self.kafka)
+        return check_pipelines(
+            self.pipelines, self.probes, self.sources, self.kafka
+        ) + check_connect(self.connect, self.sources, self.kafka)
 
     def secrets(self) -> list[str]:
         """Return every secret value in the config, and the passwords inside URLs."""

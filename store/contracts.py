@@ -43,6 +43,17 @@ class GroupState(IntEnum):
     Empty = 5
 
 
+class ConnectState(IntEnum):
+    """`lagwatch_connect_{connector,task}_state`: a Kafka Connect connector's or task's state."""
+
+    RUNNING = 0
+    PAUSED = 1
+    STOPPED = 2
+    UNASSIGNED = 3
+    RESTARTING = 4
+    FAILED = 5
+
+
 def names(status: type[IntEnum]) -> dict[int, str]:
     """Return value → name of a status enum, as the dashboard shows it."""
     return {int(s): s.name for s in status}
@@ -61,6 +72,8 @@ class Namespace:
     TAP_POSITION = "tap.position"
     """Key: the tap's name; body: ``TapPositionBody``."""
     KAFKA_STATE = "kafka.state"
+    CONNECT_STATE = "connect.state"
+    """Key: ``<cluster>/<connector>``; body: the connector's last states, restart counts, masked config."""
 
 
 OriginKind = Literal["source", "cluster"]
