@@ -22,6 +22,7 @@ from typing import Any
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
 from lagwatch.collectors.connect.config import ConnectCluster
 from lagwatch.collectors.connect.debezium import (
+    WAL,
     BinlogOffset,
     OffsetError,
     PgOffset,
@@ -221,9 +222,7 @@ class ConnectCollector:
         if not pending:
             return out
         pg_names = {
-            p.link.source
-            for p in pending
-            if isinstance(p.link, Link) and p.target.family == "postgres"
+            p.link.source for p in pending if isinstance(p.link, Link) and p.target.family == WAL
         }
         if any(p.link == "" for p in pending):
             pg_names |= set(self.sources.pg)  # some are linked by slot: ask every postgres source

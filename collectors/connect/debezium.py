@@ -35,6 +35,9 @@ BINLOG_CLASSES = frozenset(
     }
 )
 DEBEZIUM_PREFIX = "io.debezium."
+# Families of connector classes, by what they read.
+WAL = "wal"  # PostgreSQL
+BINLOG = "binlog"  # MySQL / MariaDB
 DEFAULT_SLOT = "debezium"  # Debezium's default slot.name
 
 
@@ -75,11 +78,11 @@ def is_debezium(connector_class: str) -> bool:
 
 
 def family(connector_class: str) -> str | None:
-    """Return "postgres", "binlog" or None (a connector class lagwatch cannot link to a source)."""
+    """Return WAL, BINLOG or None (a connector class lagwatch cannot link to a source)."""
     if connector_class == POSTGRES_CLASS:
-        return "postgres"
+        return WAL
     if connector_class in BINLOG_CLASSES:
-        return "binlog"
+        return BINLOG
     return None
 
 
@@ -178,15 +181,11 @@ def source_offset(
     kind = family(connector_class)
     if kind is None:
         kind = (
-            "postgres"
-            if "lsn" in offset
-            else "binlog"
-            if ("file" in offset or "gtids" in offset)
-            else None
+            WAL if "lsn" in offset else BINLOG if ("file" in offset or "gtids" in offset) else None
         )
-    if kind == "postgres":
+    if kind == WAL:
         return pg_offset(offset)
-    if kind == "binlog":
+    if kind == BINLOG:
         return binlog_offset(offset)
     raise OffsetError(
         f"an offset lagwatch cannot read (keys: {', '.join(sorted(offset))}); "
@@ -212,14 +211,14 @@ class Target:
 
 def target_of(connector_class: str, config: Mapping[str, str]) -> Target:
     kind = family(connector_class)
-    default_port = 5432 if kind == "postgres" else 3306
+    default_port = 5432 if kind == WAL else 3306
     port = _int(config.get("database.port"))
     return Target(
         family=kind,
         host=config.get("database.hostname") or None,
         port=port if port is not None else default_port,
-        dbname=config.get("database.dbname") or None if kind == "postgres" else None,
-        slot=(config.get("slot.name") or DEFAULT_SLOT) if kind == "postgres" else None,
+        dbname=config.get("database.dbname") or None if kind == WAL else None,
+        slot=(config.get("slot.name") or DEFAULT_SLOT) if kind == WAL else None,
         server=config.get("topic.prefix") or config.get("database.server.name") or None,
     )
 

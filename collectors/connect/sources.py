@@ -30,10 +30,10 @@ import pymysql
 from psycopg.conninfo import conninfo_to_dict
 
 from lagwatch.collectors.base import SourceUnreachable
-from lagwatch.collectors.connect.debezium import Target
+from lagwatch.collectors.connect.debezium import WAL, Target
 from lagwatch.collectors.mysql.config import MysqlSource
 from lagwatch.collectors.mysql.read import PROBE_SQL, BinlogState, ServerInfo
-from lagwatch.collectors.mysql.session import PyMysqlSession, connect_args
+from lagwatch.collectors.mysql.session import PyMysqlSession, Session, connect_args
 from lagwatch.collectors.mysql.session import error_text as mysql_error
 from lagwatch.collectors.postgres.config import PostgresSource
 from lagwatch.collectors.postgres.session import connect_source
@@ -122,7 +122,7 @@ class BinlogReading:
     """What one MySQL/MariaDB source said this cycle, and the session to ask it more."""
 
     state: BinlogState
-    session: PyMysqlSession
+    session: Session
 
 
 class SourceReader:
@@ -150,26 +150,26 @@ class SourceReader:
 
         A PostgreSQL connector no address matches comes back as "" (to be tried by slot)."""
         named = self.links.get(connector)
-        pool = self.pg if target.family == "postgres" else self.mysql
-        kind = "postgres" if target.family == "postgres" else "mysql"
+        pool = self.pg if target.family == WAL else self.mysql
+        what = "postgres" if target.family == WAL else "mysql"
         if named is not None:
             if named not in pool:
-                return f"links names {named!r}, which is not a {kind} source"
+                return f"links names {named!r}, which is not a {what} source"
             return Link(named, "links")
         if target.family is None:
             return "not a PostgreSQL or MySQL/MariaDB connector"
         if target.host is None:
             return "its config has no database.hostname"
         wanted = Address(_host(target.host), target.port or 0, target.dbname)
-        addresses = self._pg_address if target.family == "postgres" else self._mysql_address
+        addresses = self._pg_address if target.family == WAL else self._mysql_address
         matches = [n for n, a in addresses.items() if a is not None and a == wanted]
         if len(matches) == 1:
             return Link(matches[0], f"address {target.address()}")
         if len(matches) > 1:
             return f"sources {', '.join(sorted(matches))} all have address {target.address()}; set links"
-        if target.family == "postgres" and target.slot and self.pg:
+        if target.family == WAL and target.slot and self.pg:
             return ""
-        return f"no {kind} source has address {target.address()}; add it to sources: or set links"
+        return f"no {what} source has address {target.address()}; add it to sources: or set links"
 
     def by_slot(self, target: Target, readings: Mapping[str, PgReading | str]) -> Link | str:
         """Return the one postgres source holding the connector's slot in its database."""

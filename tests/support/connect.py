@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -271,7 +272,7 @@ def mariadb(dsn: str | None = None) -> pymysql.connections.Connection:
 
 def server_id(suffix: str) -> str:
     """A replication server id of its own per connector (the server itself is 1)."""
-    return str(200000 + int(suffix[:6], 16) % 4_000_000)
+    return str(200000 + zlib.crc32(suffix.encode()) % 4_000_000)
 
 
 @dataclass
