@@ -35,6 +35,8 @@ def error_text(exc: BaseException) -> str:
     """Return an HTTP (or other) error as one line, without credentials."""
     if isinstance(exc, httpx.TimeoutException):
         text = f"timed out ({type(exc).__name__})"
+    elif isinstance(exc, httpx.ConnectError):
+        text = f"connection failed: {exc}"
     elif isinstance(exc, httpx.HTTPError):
         text = f"{type(exc).__name__}: {exc}"
     else:
