@@ -15,18 +15,18 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from lagwatch.store import Sample, Store, StoreUnavailable
+from lagwatch.store.contracts import STALE_NOTE_PREFIX
 from lagwatch.store.types import format_duration
 
 log = logging.getLogger("lagwatch.collectors")
 
-STALE = "stale"
 MAX_AGE = 86400.0
 NOTE_LIMIT = 300
 
 
 def stale_note(read_at: float, now: float, reason: str) -> str:
     when = datetime.fromtimestamp(read_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    text = f"{STALE}: last read {when} ({format_duration(max(0.0, now - read_at))} ago); {reason}"
+    text = f"{STALE_NOTE_PREFIX} last read {when} ({format_duration(max(0.0, now - read_at))} ago); {reason}"
     return text if len(text) <= NOTE_LIMIT else text[: NOTE_LIMIT - 1] + "…"
 
 

@@ -76,6 +76,16 @@ class Namespace:
     """Key: ``<cluster>/<connector>``; body: the connector's last states, restart counts, masked config."""
 
 
+STALE_NOTE_PREFIX = "stale:"
+"""A latest value whose note starts with this was not read in its collector's last cycle: it is
+kept at the time it was read (``collectors/stale.py``), and must not be taken as current."""
+
+
+def is_stale(note: str | None) -> bool:
+    """True when a latest value's note marks it stale."""
+    return bool(note) and str(note).startswith(STALE_NOTE_PREFIX)
+
+
 OriginKind = Literal["source", "cluster"]
 
 

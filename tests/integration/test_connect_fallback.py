@@ -105,6 +105,16 @@ def test_with_rest_down_the_offset_comes_from_the_offsets_topic_and_nothing_look
                 assert (value.note or "").startswith("stale: last read"), (name, value.note)
             stale = watch.latest("lagwatch_mysql_binlog_reader_behind_bytes", reader="blind")
             assert stale.value < before, "the frozen value is not the truth: it must say stale"
+
+            # A daemon started while the worker is down knows the connector from its records.
+            watch.close()
+            watch = Watch(tmp_path, config(worker, connector.name))
+            watch.cycle("connect:cdc")
+            again = watch.latest(
+                "lagwatch_debezium_source_lag_bytes", cluster="cdc", connector=connector.name
+            )
+            assert again.ts > lag.ts and again.value >= lag.value
+            assert f"offset read from {worker.offsets_topic}" in (again.note or "")
         finally:
             watch.close()
             rest.close()

@@ -31,7 +31,8 @@ def _cache() -> Path:
 class PrivateWorker:
     """Use as ``with PrivateWorker("x1f3") as worker:``; ``worker.url`` is its REST URL."""
 
-    def __init__(self, suffix: str, flush_ms: int = 1000) -> None:
+    def __init__(self, suffix: str, flush_ms: int = 1000, heap: str = "256m") -> None:
+        self.heap = heap
         cache = _cache()
         connect = ENV.get("LAGWATCH_CONNECT_VERSION", "4.3.1")
         self.libs = cache / f"connect-{connect}" / "libs"
@@ -78,7 +79,7 @@ class PrivateWorker:
             [
                 "java",
                 "-Xms64m",
-                "-Xmx256m",
+                f"-Xmx{self.heap}",
                 "-XX:+UseSerialGC",
                 "-Djava.awt.headless=true",
                 f"-Dkafka.logs.dir={self.dir}",
@@ -124,7 +125,11 @@ class PrivateWorker:
         self.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.kill()
+    def cleanup(self) -> None:
+        """Delete the worker's internal topics and its folder (after ``kill``)."""
         delete_topics(self.topics)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.kill()
+        self.cleanup()
