@@ -43,6 +43,22 @@ class GroupState(IntEnum):
     Empty = 5
 
 
+class ReaderHealth(IntEnum):
+    """`lagwatch_debezium_reader_health`: is a CDC connector really reading, from least to most bad.
+
+    Connect's own state is not enough: a connector whose password rotated, or whose
+    publication was recreated, stays RUNNING while nothing is read; so the source's side
+    decides (is a reader connected, does its position move while changes wait).
+    """
+
+    OK = 0
+    SNAPSHOT = 1
+    PAUSED = 2
+    NOT_CONNECTED = 3
+    NOT_ADVANCING = 4
+    FAILED = 5
+
+
 class ConnectState(IntEnum):
     """`lagwatch_connect_{connector,task}_state`: a Kafka Connect connector's or task's state."""
 
