@@ -9,9 +9,9 @@ from pathlib import Path
 from lagwatch.alerts.outbox import HISTORY, OUTBOX
 from lagwatch.store import StoreUnavailable
 from lagwatch.store.sqlite import SqliteStore
-from tests.daemon_run import start_daemon
-from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
+from tests.support.daemon_run import start_daemon
 from tests.support.ports import free_port
+from tests.support.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
 
 
 def wait(what: str, check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lagwatch.catalog import catalog
-from tests.browser import free_port
+from tests.support.browser import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 """The Alerts page shows what the alert engine stores, and its silences are the engine's.
 
-Given the recorded incident, the real engine raises alerts (tests/seed.py runs
+Given the recorded incident, the real engine raises alerts (tests/support/seed.py runs
 it over the dataset) and the pages show exactly those; given a store the
 engine evaluates live, a firing alert shows with its value, a silence made on
 the page mutes it at the next evaluation, and its resolve shows in the
@@ -27,8 +27,8 @@ from lagwatch.alerts.template import Context, format_value, render
 from lagwatch.config import load
 from lagwatch.dashboard.pages import page_at
 from lagwatch.store import Sample, Store, open_store
-from tests import seed
-from tests.dashboard_app import (
+from tests.support import seed
+from tests.support.dashboard_app import (
     ALERTS,
     DATASET,
     metric,

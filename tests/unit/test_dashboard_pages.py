@@ -16,8 +16,8 @@ import pytest
 
 from lagwatch.dashboard import fmt
 from lagwatch.store import open_store
-from tests import seed
-from tests.dashboard_app import (
+from tests.support import seed
+from tests.support.dashboard_app import (
     DATASET,
     metric,
     open_page,

@@ -6,7 +6,7 @@ lost, an unused physical slot, plus a streaming physical replica when the
 client tools can talk to that version), runs the collector's catalog query
 and cycle query as a pg_monitor role, and writes both results as JSON.
 
-    python sample_data/postgres/record.py BIN_DIR sample_data/postgres/pg17.json
+    python tests/support/record_postgres.py BIN_DIR sample_data/postgres/pg17.json
 
 BIN_DIR needs initdb, pg_ctl and postgres; pg_recvlogical and pg_receivewal
 come from the devstack's PostgreSQL (LAGWATCH_PG_BIN). The 13 and 17
