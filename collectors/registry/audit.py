@@ -65,6 +65,7 @@ class VersionInfo:
     problems: list[str] = field(default_factory=list)
     """Why it breaks the policy's level against the versions before it."""
     parse_error: str | None = None
+    purpose: str | None = None
 
 
 @dataclass
@@ -93,6 +94,7 @@ class SubjectInfo:
                     "fields": v.fields,
                     "problems": v.problems,
                     "parse_error": v.parse_error,
+                    "purpose": v.purpose,
                 }
                 for v in self.versions
             ],
@@ -233,7 +235,10 @@ class Audit:
                 schema: Schema | None
                 try:
                     schema = parse(read.type, read.text)
-                    info = VersionInfo(number, read.id, schema.type, schema.name, schema.fields)
+                    info = VersionInfo(
+                        number, read.id, schema.type, schema.name, schema.fields,
+                        purpose=schema.purpose,
+                    )  # fmt: skip
                 except SchemaProblem as exc:
                     schema = None
                     info = VersionInfo(number, read.id, read.type, None, [], parse_error=str(exc))

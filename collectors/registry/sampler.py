@@ -24,11 +24,18 @@ from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
 
 from lagwatch.collectors.base import SourceUnreachable
 from lagwatch.collectors.rate import RateWindow
-from lagwatch.collectors.registry.check import HEADERS, Lookup, check_part
+from lagwatch.collectors.registry.check import (
+    HEADERS,
+    Lookup,
+    check_part,
+    schema_id_of,
+    subject_for,
+)
 from lagwatch.collectors.registry.config import RegistryConfig
 from lagwatch.collectors.registry.samples import (
     BEHIND,
     PRODUCED,
+    SUBJECTS_KEPT,
     TopicCounts,
     Violation,
     ViolationLog,
@@ -127,6 +134,10 @@ class Sampler:
             if body.get("cluster") == self.cluster:
                 for topic, partition, offset in body["positions"]:
                     self.positions[(str(topic), int(partition))] = int(offset)
+                for topic, (ts, end) in dict(body.get("ends", {})).items():
+                    self.rates.setdefault(str(topic), RateWindow(RATE_WINDOW)).add(
+                        float(ts), float(end)
+                    )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("registry %s: ignoring the saved sampler state (%s)", name, exc)
             self.positions.clear()
@@ -138,6 +149,8 @@ class Sampler:
             "cluster": self.cluster,
             "positions": [[t, p, o] for (t, p), o in sorted(self.positions.items())],
             "topics": {t: c.as_json() for t, c in sorted(self.counts.items())},
+            # The newest log end per topic, so the produce rate has a point across a restart.
+            "ends": {t: list(w.last) for t, w in sorted(self.rates.items()) if w.last},
         }
         return Record(Namespace.REGISTRY_STATE, self.config.name, now, body)
 
@@ -292,6 +305,12 @@ class Sampler:
             counts.tombstones += 1
         else:
             counts.sizes.append(len(value))
+            if strategy != "topic" and not findings and len(counts.subjects) < SUBJECTS_KEPT:
+                schema_id, _ = schema_id_of(value, headers, "value")
+                schema = lookup.schema(schema_id) if schema_id is not None else None
+                subject = subject_for(strategy, topic, "value", schema)
+                if subject:
+                    counts.subjects.add(subject)
         if not findings:
             return
         kind_of_ts, ms = message.timestamp()

@@ -30,6 +30,7 @@ SAMPLER_UP = "lagwatch_registry_sampler_up"
 
 SIZES_KEPT = 512
 """Payload sizes kept per topic for the quantiles: the last this many messages checked."""
+SUBJECTS_KEPT = 20
 KEEP_VIOLATIONS = 5
 """Violating messages kept per topic and kind."""
 
@@ -44,6 +45,9 @@ class TopicCounts:
     sizes: deque[int] = field(default_factory=lambda: deque(maxlen=SIZES_KEPT))
     new: bool = True
     """Not yet written to the store: its counters start at 0."""
+    subjects: set[str] = field(default_factory=set)
+    """Subjects good messages were found in (record strategies: the catalog's only way to
+    know a topic's subjects); at most ``SUBJECTS_KEPT``."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,7 @@ class TopicCounts:
             "tombstones": self.tombstones,
             "violations": self.violations,
             "sizes": list(self.sizes),
+            "subjects": sorted(self.subjects),
         }
 
     @classmethod
@@ -60,6 +65,7 @@ class TopicCounts:
             if kind in counts.violations:
                 counts.violations[kind] = int(n)
         counts.sizes.extend(int(s) for s in body.get("sizes", []))
+        counts.subjects = {str(s) for s in body.get("subjects", [])}
         return counts
 
 

@@ -45,6 +45,8 @@ class Schema:
     """The top-level field names."""
     messages: int = 0
     """Protobuf: how many top-level messages the file defines."""
+    purpose: str | None = None
+    """What the schema says the event is for (Avro ``doc``, JSON Schema ``description``)."""
     _decoder: Any = None
 
     @property
@@ -94,6 +96,7 @@ def parse(schema_type: str | None, text: str) -> Schema:
         if isinstance(doc, dict) and doc.get("type") == "record":
             schema.name = avro_full_name(doc, None)
             schema.fields = [f["name"] for f in doc.get("fields", []) if isinstance(f, dict)]
+            schema.purpose = doc.get("doc") if isinstance(doc.get("doc"), str) else None
         return schema
     if not isinstance(doc, dict | bool):
         raise SchemaProblem("a JSON Schema is an object (or true/false)")
@@ -107,6 +110,8 @@ def parse(schema_type: str | None, text: str) -> Schema:
         schema.name = str(title) if isinstance(title, str) and title else None
         props = doc.get("properties")
         schema.fields = list(props) if isinstance(props, dict) else []
+        about = doc.get("description")
+        schema.purpose = about if isinstance(about, str) else None
     return schema
 
 
