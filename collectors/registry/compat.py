@@ -137,10 +137,11 @@ class _AvroCheck:
                 return
         if rk == "record":
             key = (id(r), id(w))
-            if key in self.seen:  # a recursive type already being compared
+            if key in self.seen:  # a recursive type already being compared further up
                 return
             self.seen.add(key)
             yield from self._record(r, w, path)
+            self.seen.discard(key)
         elif rk == "enum":
             missing = [s for s in w.get("symbols", []) if s not in r.get("symbols", [])]
             if missing and "default" not in r:
