@@ -45,6 +45,11 @@ class RateWindow:
     def empty(self) -> bool:
         return not self._points
 
+    @property
+    def last(self) -> tuple[float, float] | None:
+        """Return the newest (time, position), or None."""
+        return self._points[-1] if self._points else None
+
 
 def newest(store: Store, name: str, labels: Mapping[str, str]) -> float | None:
     """Return the largest latest value of the series ``name`` matching ``labels``, or None."""

@@ -33,6 +33,7 @@ KINDS: list[tuple[tuple[str, ...], str, str]] = [
     (("lagwatch_outbox_",), "Outbox", "sources/outbox.md"),
     (("lagwatch_kafka_",), "Kafka", "sources/kafka.md"),
     (("lagwatch_probe_", "lagwatch_pipeline_"), "Probe and pipelines", "sources/probe.md"),
+    (("lagwatch_registry_",), "Schema registry", "sources/registry.md"),
     (("lagwatch_alert_",), "Alerts", "alerts.md"),
 ]
 OTHER = ("Other", "")
