@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from lagwatch.alerts.state import FIRING, PENDING
-from tests.alerting import Harness
 from tests.integration.kafka_helpers import topic as scratch_topic
 from tests.integration.registry_helpers import Registry, Watched, avro, config, framed, produce
+from tests.support.alerting import Harness
 from tests.support.private_registry import PrivateRegistry
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from lagwatch.alerts.state import FIRING
-from tests.alerting import Harness
 from tests.integration.kafka_helpers import topic as scratch_topic
 from tests.integration.registry_helpers import Registry, Watched, config
+from tests.support.alerting import Harness
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from lagwatch.collectors.postgres.read import FEATURES_QUERY, ServerFeatures, build_cycle_query  # noqa: E402
-from tests.integration.pg_private import PrivatePostgres  # noqa: E402
+from tests.support.private_postgres import PrivatePostgres  # noqa: E402
 
 CLIENT_BIN = os.environ.get("LAGWATCH_PG_BIN", "/usr/lib/postgresql/15/bin")
 MB = 1024 * 1024
