@@ -211,6 +211,7 @@ LINK_LABELS = {
     "mysql": {"source": "legacy-db", "reader": "dbz-inventory"},
     "outbox": {"source": "legacy-db", "table": "legacy.event_outbox"},
     "pipeline": {"pipeline": "payments", "hop": "tap", "slo_window": "1h"},
+    "catalog": {"registry": "main", "topic": "orders.created", "subject": "orders.created-value"},
 }
 
 
@@ -257,6 +258,11 @@ def test_builtin_dashboard_links_open_their_page_and_selection(
         assert {r["source"] for r in table_with(at, "table")} == {params["source"]}
     elif page.url_path == "pipeline":
         assert selection(at, "pipeline") == params["pipeline"]
+    elif page.url_path == "catalog":
+        # The seeded incident has no registry: the page says which key to add. Selecting the
+        # linked topic or subject is tested on a real registry (test_registry_catalog_page).
+        assert set(params) <= {"topic", "subject"}, rule
+        assert "registries:" in texts(at)
     else:
         assert not params
 

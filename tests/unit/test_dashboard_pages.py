@@ -36,6 +36,7 @@ PAGES = [
     "views/outbox.py",
     "views/alerts.py",
     "views/capacity.py",
+    "views/catalog.py",
 ]
 
 
@@ -236,6 +237,7 @@ EMPTY_SAYS = {
     "views/outbox.py": "sources[].outbox",
     "views/alerts.py": "Nothing is firing or pending.",
     "views/capacity.py": "Nothing to report yet",
+    "views/catalog.py": "registries:",
 }
 
 
