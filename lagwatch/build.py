@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lagwatch.collectors import kafka, registry
+from lagwatch.collectors import connect, kafka, registry
 from lagwatch.collectors.base import Collector, CollectorContext
 from lagwatch.collectors.kinds import build_sources
 from lagwatch.collectors.probe.collector import build_pipeline_collectors
@@ -10,10 +10,19 @@ from lagwatch.config import LagwatchConfig
 
 
 def build_all(config: LagwatchConfig, context: CollectorContext) -> list[Collector]:
-    """Return the collectors of every source, Kafka cluster, registry, pipeline and probe."""
+    """Return the collectors of every source, Kafka and Connect cluster, registry, pipeline and
+    probe.
+
+    The connect: clusters become ``context.extras[connect.EXTRAS_KEY]`` first: MySQL readers
+    that name a cluster (``connect: NAME``) read their connector's offsets through it.
+    """
+    if config.connect and connect.EXTRAS_KEY not in context.extras:
+        context.extras[connect.EXTRAS_KEY] = connect.endpoints(config.connect, config.kafka)
     found: list[Collector] = build_sources(config.sources, context)
     for cluster in config.kafka:
         found.extend(kafka.build(cluster, context))
+    for connect_cluster in config.connect:
+        found.extend(connect.build(connect_cluster, context, config.sources))
     for entry in config.registries:
         found.extend(registry.build(entry, config.cluster(entry.kafka), context))
     found += build_pipeline_collectors(

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from lagwatch.alerts.config import AlertsConfig
+from lagwatch.collectors.connect import ConnectCluster, check_connect
 from lagwatch.collectors.kafka import KafkaCluster
 from lagwatch.collectors.kinds import SOURCE_KINDS, SourceConfig
 from lagwatch.collectors.probe.config import PipelineConfig, ProbeConfig
@@ -36,14 +37,15 @@ class DaemonConfig(BaseModel):
 
 
 class LagwatchConfig(BaseModel):
-    """The config file: store, sources, kafka, registries, pipelines, probes, alerts, dashboard,
-    daemon."""
+    """The config file: store, sources, kafka, connect, registries, pipelines, probes, alerts,
+    dashboard, daemon."""
 
     model_config = ConfigDict(extra="forbid")
 
     store: StoreConfig = StoreConfig()
     sources: list[SourceConfig] = []
     kafka: list[KafkaCluster] = []
+    connect: list[ConnectCluster] = []
     registries: list[RegistryConfig] = []
     pipelines: list[PipelineConfig] = []
     probes: list[ProbeConfig] = []
@@ -56,6 +58,7 @@ class LagwatchConfig(BaseModel):
         for section, names in (
             ("sources", [s.name for s in self.sources]),
             ("kafka", [k.name for k in self.kafka]),
+            ("connect", [c.name for c in self.connect]),
             ("registries", [r.name for r in self.registries]),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -66,6 +69,7 @@ class LagwatchConfig(BaseModel):
     def cross_problems(self) -> list[Problem]:
         """Return each hop a pipeline or probe names that the other sections do not define."""
         problems = check_pipelines(self.pipelines, self.probes, self.sources, self.kafka)
+        problems += check_connect(self.connect, self.sources, self.kafka)
         clusters = [k.name for k in self.kafka]
         for i, registry in enumerate(self.registries):
             if registry.kafka not in clusters:

@@ -43,6 +43,17 @@ class GroupState(IntEnum):
     Empty = 5
 
 
+class ConnectState(IntEnum):
+    """`lagwatch_connect_{connector,task}_state`: a Kafka Connect connector's or task's state."""
+
+    RUNNING = 0
+    PAUSED = 1
+    STOPPED = 2
+    UNASSIGNED = 3
+    RESTARTING = 4
+    FAILED = 5
+
+
 def names(status: type[IntEnum]) -> dict[int, str]:
     """Return value → name of a status enum, as the dashboard shows it."""
     return {int(s): s.name for s in status}
@@ -71,6 +82,18 @@ class Namespace:
     """Key: the registry's name; body: every subject's versions, level, mode and findings."""
     REGISTRY_SCHEMAS = "registry.schemas"
     """Key: ``<registry>/<subject>/<version>``; body ``{"id", "type", "schema"}``."""
+    CONNECT_STATE = "connect.state"
+    """Key: ``<cluster>/<connector>``; body: the connector's last states, restart counts, masked config."""
+
+
+STALE_NOTE_PREFIX = "stale:"
+"""A latest value whose note starts with this was not read in its collector's last cycle: it is
+kept at the time it was read (``collectors/stale.py``), and must not be taken as current."""
+
+
+def is_stale(note: str | None) -> bool:
+    """True when a latest value's note marks it stale."""
+    return bool(note) and str(note).startswith(STALE_NOTE_PREFIX)
 
 
 OriginKind = Literal["source", "cluster", "registry"]

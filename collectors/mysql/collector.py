@@ -9,8 +9,10 @@ from collections.abc import Callable
 import pymysql
 
 from lagwatch.collectors.base import Collector, CollectorContext, SourceUnreachable
+from lagwatch.collectors.connect.offsets import EXTRAS_KEY, Endpoint
 from lagwatch.collectors.mysql.clock import FileClock
 from lagwatch.collectors.mysql.config import BinlogReader, MysqlSource
+from lagwatch.collectors.mysql.lag import idle_reader
 from lagwatch.collectors.mysql.read import PROBE_SQL, BinlogState, ServerInfo
 from lagwatch.collectors.mysql.readers import (
     ReaderError,
@@ -20,6 +22,7 @@ from lagwatch.collectors.mysql.readers import (
 from lagwatch.collectors.mysql.samples import (
     CURRENT_FILE,
     ENABLED,
+    READER_SERIES,
     READER_UP,
     info_samples,
     reader_samples,
@@ -28,6 +31,7 @@ from lagwatch.collectors.mysql.samples import (
 from lagwatch.collectors.mysql.session import PyMysqlSession, Session, connect_args, error_text
 from lagwatch.collectors.outbox import MYSQL
 from lagwatch.collectors.outbox import build as build_outbox
+from lagwatch.collectors.stale import stale_samples
 from lagwatch.store import Sample, Store
 from lagwatch.store.contracts import origin
 
@@ -53,6 +57,8 @@ class MysqlCollector:
         self.interval = config.interval
         self.timeout = config.timeout
         self._store: Store | None = context.store if context else None
+        shared = context.extras.get(EXTRAS_KEY) if context else None
+        self._endpoints: dict[str, Endpoint] = shared if isinstance(shared, dict) else {}
         self._session = session
         self._owns_session = session is None
         self._info: ServerInfo | None = None
@@ -99,7 +105,19 @@ class MysqlCollector:
         self._clock.observe([f.number for f in state.files], now)
         out += server_samples(source, info, state, self._rate(state, now), now)
         for name, position in positions.items():
-            out += reader_samples(source, name, position, info, state, self._clock, now)
+            idle = None
+            if isinstance(position, ReaderPosition) and position.file and not position.snapshot:
+                idle = idle_reader(session, state, position.file, position.pos or 0, position.event)
+            out += reader_samples(source, name, position, info, state, self._clock, now, idle)
+            if isinstance(position, ReaderError):
+                # What the position would have fed must not pass for current (issue 11, finding 2).
+                out += stale_samples(
+                    self._store,
+                    READER_SERIES,
+                    {"source": source, "reader": name},
+                    f"the reader's position could not be read: {position}",
+                    now,
+                )
         return out
 
     def _position(
@@ -107,7 +125,7 @@ class MysqlCollector:
     ) -> ReaderPosition | ReaderError:
         # Don't raise: one reader that cannot be read must not hide the server or the others.
         try:
-            return read_position(reader, session, self._store, self.timeout, now)
+            return read_position(reader, session, self._store, self.timeout, now, self._endpoints)
         except ReaderError as exc:
             return exc
 

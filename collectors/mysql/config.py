@@ -13,14 +13,17 @@ from lagwatch.collectors.outbox import OutboxTable
 class BinlogReader(BaseModel):
     """`readers: - name: …`: one CDC reader of this server's binlog.
 
-    ``kind`` may be left out: a reader with ``connect_url`` is a Debezium
-    connector, one with ``query`` a SQL reader.
+    ``kind`` may be left out: a reader with ``connect`` (a ``connect:`` cluster's name) or
+    ``connect_url`` is a Debezium connector, one with ``query`` a SQL reader.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$", description="reader name, used as a label")
     kind: Literal["debezium", "sql", "tap"] | None = None
+    connect: str | None = Field(
+        None, description="name of the connect: cluster running the connector (debezium)"
+    )
     connect_url: str | None = Field(None, description="Kafka Connect REST URL (debezium)")
     connector: str | None = Field(None, description="connector name on Kafka Connect (debezium)")
     username: str | None = Field(None, description="Kafka Connect basic-auth user (debezium)")
@@ -30,21 +33,29 @@ class BinlogReader(BaseModel):
     @model_validator(mode="after")
     def _fits_kind(self) -> BinlogReader:
         if self.kind is None:
-            if self.connect_url is not None:
+            if self.connect is not None or self.connect_url is not None:
                 self.kind = "debezium"
             elif self.query is not None:
                 self.kind = "sql"
             else:
                 raise ValueError(
-                    "say which kind of reader this is: give connect_url and connector "
-                    "(Debezium), query (SQL), or kind: tap"
+                    "say which kind of reader this is: give connect (a connect: cluster) and "
+                    "connector, or connect_url and connector (Debezium), query (SQL), or kind: tap"
                 )
-        wanted = {"debezium": {"connect_url", "connector"}, "sql": {"query"}, "tap": set()}[
-            self.kind
-        ]
-        allowed = wanted | ({"username", "password"} if self.kind == "debezium" else set())
-        keys = ("connect_url", "connector", "username", "password", "query")
+        keys = ("connect", "connect_url", "connector", "username", "password", "query")
         given = {k for k in keys if getattr(self, k) is not None}
+        if self.kind == "debezium":
+            if self.connect is not None and self.connect_url is not None:
+                raise ValueError(
+                    "give either connect (a connect: cluster) or connect_url, not both"
+                )
+            via = "connect" if self.connect is not None or "connect_url" not in given else ""
+            wanted = {"connect", "connector"} if via else {"connect_url", "connector"}
+            # The cluster's own username/password apply to a reader naming it.
+            allowed = wanted | (set() if via else {"username", "password"})
+        else:
+            wanted = {"sql": {"query"}, "tap": set()}[self.kind]
+            allowed = wanted
         missing = sorted(wanted - given)
         if missing:
             raise ValueError(f"a {self.kind} reader needs {' and '.join(missing)}")
@@ -53,7 +64,7 @@ class BinlogReader(BaseModel):
             raise ValueError(
                 f"{', '.join(extra)} does not apply to a {self.kind} reader; remove it"
             )
-        if self.kind == "debezium" and not str(self.connect_url).startswith(
+        if self.connect_url is not None and not self.connect_url.startswith(
             ("http://", "https://")
         ):
             raise ValueError("connect_url must start with http:// or https://")

@@ -3,9 +3,11 @@
 Reader kinds (``readers:`` items of a ``kind: mysql`` source):
 
 - ``debezium``: a Debezium MySQL/MariaDB connector, read through the Kafka
-  Connect REST API ``GET {connect_url}/connectors/{connector}/offsets``
-  (Kafka ≥ 3.5). Its source offset carries ``file``, ``pos`` and, with GTIDs
-  on, ``gtids``.
+  Connect REST API ``GET …/connectors/{connector}/offsets`` (Kafka ≥ 3.5) of the
+  ``connect:`` cluster the reader names (``connect: NAME``), or of its own
+  ``connect_url``. Its source offset carries ``file``, ``pos``, ``event`` and, with
+  GTIDs on, ``gtids``. With ``connect: NAME`` and a REST API that does not answer,
+  the offset comes from the cluster's offsets topic (``collectors/connect/offsets.py``).
 - ``sql``: a query you give, run on the source with the monitor login, that
   returns one row with columns ``file`` and ``pos``, or ``gtid``, or all three.
 - ``tap``: lagwatch's own tap. It stores its position as a store record in
@@ -16,12 +18,15 @@ Reader kinds (``readers:`` items of a ``kind: mysql`` source):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from lagwatch.collectors.connect.debezium import OffsetError, binlog_offset
+from lagwatch.collectors.connect.offsets import Endpoint
 from lagwatch.collectors.mysql.config import BinlogReader
 from lagwatch.collectors.mysql.session import Session, error_text
 from lagwatch.store import Store, StoreUnavailable
@@ -43,6 +48,9 @@ class ReaderPosition:
     pos: int | None = None
     gtid: str | None = None
     note: str | None = None
+    event: int | None = None
+    """Debezium only: events of the transaction at ``pos`` already sent."""
+    snapshot: bool = False
 
     @classmethod
     def of(cls, fields: dict[str, Any], where: str, note: str | None = None) -> ReaderPosition:
@@ -102,10 +110,43 @@ def debezium_position(reader: BinlogReader, timeout: float) -> ReaderPosition:
             f"connector {reader.connector!r} has no committed binlog offset yet "
             "(still snapshotting, never started, or not a MySQL/MariaDB connector)"
         )
-    offset = binlog[0]
-    return ReaderPosition.of(
-        {"file": offset.get("file"), "pos": offset.get("pos"), "gtid": offset.get("gtids")},
-        f"the offset of connector {reader.connector!r}",
+    try:
+        offset = binlog_offset(binlog[0])
+    except OffsetError as exc:
+        raise ReaderError(f"the offset of connector {reader.connector!r}: {exc}") from None
+    return ReaderPosition(
+        offset.file, offset.pos, offset.gtids, None, offset.event, offset.snapshot
+    )
+
+
+def connect_position(
+    reader: BinlogReader, endpoints: Mapping[str, Endpoint] | None
+) -> ReaderPosition:
+    """Return the committed offset of the connector on the connect: cluster the reader names."""
+    endpoint = (endpoints or {}).get(str(reader.connect))
+    if endpoint is None:
+        raise ReaderError(
+            f"no connect cluster named {reader.connect!r} in this run; add it under connect:"
+        )
+    read = endpoint.offsets(str(reader.connector))
+    if read.entries is None:
+        raise ReaderError(read.error or "offsets not read")
+    binlog = [
+        e["offset"]
+        for e in read.entries
+        if isinstance(e.get("offset"), dict) and ("file" in e["offset"] or "gtids" in e["offset"])
+    ]
+    if not binlog:
+        raise ReaderError(
+            f"connector {reader.connector!r} has no committed binlog offset yet "
+            "(still snapshotting, never started, or not a MySQL/MariaDB connector)"
+        )
+    try:
+        offset = binlog_offset(binlog[0])
+    except OffsetError as exc:
+        raise ReaderError(f"the offset of connector {reader.connector!r}: {exc}") from None
+    return ReaderPosition(
+        offset.file, offset.pos, offset.gtids, read.note, offset.event, offset.snapshot
     )
 
 
@@ -144,9 +185,16 @@ def tap_position(reader: BinlogReader, store: Store | None, now: float) -> Reade
 
 
 def read_position(
-    reader: BinlogReader, session: Session, store: Store | None, timeout: float, now: float
+    reader: BinlogReader,
+    session: Session,
+    store: Store | None,
+    timeout: float,
+    now: float,
+    endpoints: Mapping[str, Endpoint] | None = None,
 ) -> ReaderPosition:
     """Return where ``reader`` stands, or raise ReaderError."""
+    if reader.kind == "debezium" and reader.connect is not None:
+        return connect_position(reader, endpoints)
     if reader.kind == "debezium":
         return debezium_position(reader, timeout)
     if reader.kind == "sql":

@@ -24,6 +24,8 @@ BEHIND = "lagwatch_mysql_binlog_reader_behind_bytes"
 PURGE_ETA = "lagwatch_mysql_binlog_purge_eta_seconds"
 LOST = "lagwatch_mysql_binlog_reader_lost"
 GTID_OK = "lagwatch_mysql_binlog_reader_gtid_ok"
+# What a reader's position feeds: marked stale when the position cannot be read.
+READER_SERIES = (BEHIND, PURGE_ETA, LOST, GTID_OK)
 
 NOTE_LIMIT = 300
 
@@ -94,8 +96,13 @@ def reader_samples(
     state: BinlogState,
     clock: FileClock,
     now: float,
+    idle: str | None = None,
 ) -> list[Sample]:
-    """Return how far behind a reader is, when expiry may purge its file, and whether it is lost."""
+    """Return how far behind a reader is, when expiry may purge its file, and whether it is lost.
+
+    ``idle`` says why a Debezium reader has nothing left to read (``mysql.lag.idle_reader``):
+    its behind bytes are then 0, not the size of the transaction its offset stands in.
+    """
     labels = {"source": source, "reader": reader}
     if isinstance(position, ReaderError):
         return [Sample.of(READER_UP, 0, now, note=_short(str(position)), **labels)]
@@ -103,7 +110,9 @@ def reader_samples(
     notes = [position.note] if position.note else []
     lost: list[str] = []
     if position.file is not None:
-        out.extend(_file_samples(position.file, position.pos or 0, state, clock, now, labels, lost))
+        out.extend(
+            _file_samples(position.file, position.pos or 0, state, clock, now, labels, lost, idle)
+        )
     if position.gtid is not None and state.purged_gtids is not None:
         try:
             missing = purged_gtids_missing(info.flavour, state.purged_gtids, position.gtid)
@@ -136,6 +145,7 @@ def _file_samples(
     now: float,
     labels: dict[str, str],
     lost: list[str],
+    idle: str | None = None,
 ) -> list[Sample]:
     at = state.index(file)
     retention = state.retention.seconds
@@ -153,7 +163,10 @@ def _file_samples(
         if retention > 0:
             out.append(Sample.of(PURGE_ETA, 0, now, note=_short(why), **labels))
         return out
-    out = [Sample.of(BEHIND, state.bytes_after(file, pos) or 0, now, **labels)]
+    if idle is not None:
+        out = [Sample.of(BEHIND, 0, now, note=_short(idle), **labels)]
+    else:
+        out = [Sample.of(BEHIND, state.bytes_after(file, pos) or 0, now, **labels)]
     following = state.files[at + 1].number if at + 1 < len(state.files) else None
     eta = purge_eta(retention, following, clock, now)
     if eta is not None:

@@ -25,6 +25,10 @@ class Session(Protocol):
         """Return the rows of each statement, all sent in one round trip."""
         ...
 
+    def query(self, sql: str, args: Sequence[Any]) -> Rows:
+        """Return the rows of one statement with ``%s`` parameters bound by the driver."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -70,6 +74,11 @@ class PyMysqlSession:
                 "each query must be exactly one statement"
             )
         return results
+
+    def query(self, sql: str, args: Sequence[Any]) -> Rows:
+        with self._conn.cursor() as cur:
+            cur.execute(sql, tuple(args))
+            return _dicts(cur)
 
     @property
     def open(self) -> bool:

@@ -46,6 +46,13 @@ class ReplaySession:
             raise KeyError(f"the recording has no answer for {missing}")
         return [copy.deepcopy(self.statements[s]) for s in statements]
 
+    def query(self, sql: str, args: Sequence[Any]) -> Rows:
+        """Answer a statement with parameters from ``statements[f"{sql} {list(args)}"]``, else no rows."""
+        self.round_trips += 1
+        key = f"{sql} {json.dumps(list(args))}"
+        self.executed.append(key)
+        return copy.deepcopy(self.statements.get(key, []))
+
     def set_variable(self, name: str, value: str) -> None:
         """Change one row of the recorded SHOW GLOBAL VARIABLES answer (or add it)."""
         key = next(s for s in self.statements if s.startswith("SHOW GLOBAL VARIABLES"))

@@ -32,6 +32,11 @@ KINDS: list[tuple[tuple[str, ...], str, str]] = [
     (("lagwatch_mysql_",), "MySQL / MariaDB", "sources/mysql.md"),
     (("lagwatch_outbox_",), "Outbox", "sources/outbox.md"),
     (("lagwatch_kafka_",), "Kafka", "sources/kafka.md"),
+    (
+        ("lagwatch_connect_", "lagwatch_debezium_"),
+        "Kafka Connect and Debezium",
+        "sources/connect.md",
+    ),
     (("lagwatch_probe_", "lagwatch_pipeline_"), "Probe and pipelines", "sources/probe.md"),
     (("lagwatch_registry_",), "Schema registry", "sources/registry.md"),
     (("lagwatch_alert_",), "Alerts", "alerts.md"),

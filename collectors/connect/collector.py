@@ -1,0 +1,300 @@
+"""The Kafka Connect collector: connector and task states, restarts, workers, and how far each
+Debezium connector is behind the source it reads.
+
+One cycle: one ``GET /connectors?expand=status&expand=info`` (``read.py``); the offsets of
+the connectors that need them, several at a time and bounded in time (``read.py``); the
+linked sources' positions (``sources.py``); the lag (``lag.py``) and the samples
+(``samples.py``); the per-connector state as records (``state.py``).
+
+A worker that does not answer is a fact, not a failure of the collector:
+``lagwatch_connect_up=0`` with the error as its note; the connector and task series it could
+not read are marked stale (``collectors/stale.py``); Debezium lag is still computed from the
+offsets topic when the cluster names its ``kafka:`` cluster, else marked stale too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lagwatch.collectors.base import CollectorContext, SourceUnreachable
+from lagwatch.collectors.connect.config import ConnectCluster
+from lagwatch.collectors.connect.debezium import (
+    WAL,
+    BinlogOffset,
+    OffsetError,
+    PgOffset,
+    Target,
+    is_debezium,
+    source_offset,
+    target_of,
+)
+from lagwatch.collectors.connect.lag import SourceLag, binlog_lag, pg_lag
+from lagwatch.collectors.connect.offsets import EXTRAS_KEY, Endpoint
+from lagwatch.collectors.connect.read import OffsetReader, OffsetsRead, list_connectors
+from lagwatch.collectors.connect.samples import (
+    CONNECTOR_SERIES,
+    CONNECTORS,
+    DEBEZIUM_SERIES,
+    LINKED,
+    TASK_SERIES,
+    connector_samples,
+    lag_samples,
+    link_sample,
+    snapshot_sample,
+    up_sample,
+)
+from lagwatch.collectors.connect.session import ConnectError, short
+from lagwatch.collectors.connect.sources import BinlogReading, Link, PgReading, SourceReader
+from lagwatch.collectors.connect.state import KEEP, NAMESPACE, ConnectState
+from lagwatch.collectors.stale import stale_samples
+from lagwatch.store import Record, Sample, Store
+from lagwatch.store.contracts import origin
+
+
+@dataclass(frozen=True)
+class Known:
+    """A connector as far as the lag needs it: its class and (masked) config."""
+
+    name: str
+    connector_class: str
+    config: Mapping[str, str]
+
+
+@dataclass
+class Pending:
+    known: Known
+    offset: PgOffset | BinlogOffset
+    target: Target
+    link: Link | str
+    via: str | None
+
+
+class ConnectCollector:
+    """Watches one Kafka Connect cluster."""
+
+    def __init__(
+        self,
+        config: ConnectCluster,
+        endpoint: Endpoint | None = None,
+        sources: Sequence[Any] = (),
+        store: Store | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.name = f"connect:{config.name}"
+        self.origins: tuple[str, ...] = (origin("cluster", config.name),)
+        self.interval = config.interval
+        self.timeout = config.timeout
+        self.endpoint = endpoint or Endpoint(config, None)
+        self._owns_endpoint = endpoint is None
+        self.reader = OffsetReader(
+            self.endpoint.session, config.concurrency, config.offsets_timeout
+        )
+        self.sources = SourceReader(sources, config.links, config.request_timeout)
+        self.store = store
+        self.state = ConnectState(config.name, store)
+        self.record_retention = {NAMESPACE: KEEP} if store else {}
+        self._now = clock
+
+    # -- the cycle -------------------------------------------------------------
+
+    def collect(self) -> list[Sample | Record]:
+        now = self._now()
+        self.state.restore()
+        cluster = self.config.name
+        try:
+            connectors = list_connectors(self.endpoint.session)
+        except ConnectError as exc:
+            return self._down(short(str(exc)), now)
+        out: list[Sample | Record] = [
+            up_sample(cluster, True, None, now),
+            Sample.of(CONNECTORS, len(connectors), now, cluster=cluster),
+        ]
+        for view in connectors.values():
+            track = self.state.observe(view, now)
+            out += connector_samples(cluster, view, track, now)
+        self.state.forget(set(connectors))
+        offsets = self.reader.read(
+            v for v in connectors.values() if self._wants(v.type, v.connector_class)
+        )
+        known = [
+            Known(v.name, v.connector_class, v.config)
+            for v in connectors.values()
+            if v.name in offsets
+        ]
+        out += self._debezium(known, offsets, self._now())
+        out += self.state.records(now)
+        return out
+
+    def _wants(self, kind: str | None, connector_class: str) -> bool:
+        if self.config.offsets == "none" or kind == "sink":
+            return False
+        return self.config.offsets == "source" or is_debezium(connector_class)
+
+    def _down(self, error: str, now: float) -> list[Sample | Record]:
+        """The REST API did not answer: say so, mark what it would have told stale, and read
+        the Debezium offsets from the offsets topic if there is one."""
+        cluster = self.config.name
+        out: list[Sample | Record] = [up_sample(cluster, False, error, now)]
+        reason = f"Kafka Connect did not answer: {error}"
+        out += stale_samples(
+            self.store,
+            (*CONNECTOR_SERIES, *TASK_SERIES, CONNECTORS),
+            {"cluster": cluster},
+            reason,
+            now,
+        )
+        known = [(t, k) for t, k in self._known() if self._wants(t, k.connector_class)]
+        found, why = self.endpoint.topic_offsets()
+        if found is None:
+            out += stale_samples(
+                self.store,
+                (*DEBEZIUM_SERIES, LINKED),
+                {"cluster": cluster},
+                f"{reason}; {why}",
+                now,
+            )
+            return out
+        via = f"offset read from {self.config.offsets_topic}: the REST API is down"
+        offsets = {
+            k.name: OffsetsRead(found.get(k.name, []), via="topic", note=via) for _, k in known
+        }
+        out += self._debezium([k for _, k in known], offsets, now)
+        return out
+
+    def _known(self) -> list[tuple[str | None, Known]]:
+        """Return (type, connector) of every connector known from earlier cycles or records."""
+        out: list[tuple[str | None, Known]] = []
+        for name, track in self.state.connectors.items():
+            if track.view is not None:
+                view = track.view
+                out.append((view.type, Known(name, view.connector_class, view.config)))
+            elif track.body is not None:
+                body = track.body
+                out.append(
+                    (
+                        body.get("type"),
+                        Known(name, str(body.get("class") or ""), body.get("config") or {}),
+                    )
+                )
+        return out
+
+    # -- Debezium ---------------------------------------------------------------
+
+    def _debezium(
+        self, known: Sequence[Known], offsets: Mapping[str, OffsetsRead], now: float
+    ) -> list[Sample | Record]:
+        cluster = self.config.name
+        out: list[Sample | Record] = []
+        pending: list[Pending] = []
+        for k in known:
+            read = offsets.get(k.name)
+            labels = {"cluster": cluster, "connector": k.name}
+            if read is None:
+                continue
+            if read.entries is None:
+                out += stale_samples(
+                    self.store, DEBEZIUM_SERIES, labels, read.error or "offsets not read", now
+                )
+                continue
+            try:
+                offset = source_offset(
+                    k.connector_class, read.entries, k.config.get("topic.prefix")
+                )
+            except OffsetError as exc:
+                out += stale_samples(self.store, DEBEZIUM_SERIES, labels, short(str(exc)), now)
+                continue
+            if offset is None:
+                out += stale_samples(
+                    self.store,
+                    DEBEZIUM_SERIES,
+                    labels,
+                    "no committed offset (never saw a change, or its offsets were deleted)",
+                    now,
+                )
+                continue
+            out.append(snapshot_sample(cluster, k.name, offset.snapshot, now))
+            target = target_of(k.connector_class, k.config)
+            pending.append(Pending(k, offset, target, self.sources.link(k.name, target), read.note))
+        if not pending:
+            return out
+        pg_names = {
+            p.link.source for p in pending if isinstance(p.link, Link) and p.target.family == WAL
+        }
+        if any(p.link == "" for p in pending):
+            pg_names |= set(self.sources.pg)  # some are linked by slot: ask every postgres source
+        slots = {p.target.slot for p in pending if p.target.slot}
+        readings: dict[str, PgReading | str] = self.sources.read_pg(sorted(pg_names), slots)
+        binlogs: dict[str, BinlogReading | str] = {}
+        sample_time = self._now()
+        for p in pending:
+            labels = {"cluster": cluster, "connector": p.known.name}
+            link = self.sources.by_slot(p.target, readings) if p.link == "" else p.link
+            if not isinstance(link, Link):
+                out.append(link_sample(cluster, p.known.name, link, p.target, sample_time))
+                continue
+            lag = self._lag(p, link, readings, binlogs, sample_time)
+            if isinstance(lag, str):
+                out.append(link_sample(cluster, p.known.name, link, p.target, sample_time, lag))
+                out += stale_samples(self.store, DEBEZIUM_SERIES[:2], labels, lag, sample_time)
+                continue
+            out.append(link_sample(cluster, p.known.name, link, p.target, sample_time))
+            out += lag_samples(cluster, p.known.name, lag, p.via, sample_time)
+        return out
+
+    def _lag(
+        self,
+        p: Pending,
+        link: Link,
+        readings: dict[str, PgReading | str],
+        binlogs: dict[str, BinlogReading | str],
+        now: float,
+    ) -> SourceLag | str:
+        if isinstance(p.offset, PgOffset):
+            reading = readings.get(link.source)
+            if reading is None:
+                reading = readings[link.source] = self.sources.read_pg(
+                    [link.source], {p.target.slot or ""}
+                )[link.source]
+            if isinstance(reading, str):
+                return reading
+            return pg_lag(p.offset, reading, p.target.slot, link, now)
+        binlog = binlogs.get(link.source)
+        if binlog is None:
+            binlog = binlogs[link.source] = self.sources.read_mysql(link.source)
+        if isinstance(binlog, str):
+            return binlog
+        return binlog_lag(p.offset, binlog, link, now)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def check(self) -> None:
+        """Reach the REST API once; raise naming the cluster and the fix."""
+        try:
+            connectors = list_connectors(self.endpoint.session)
+        except ConnectError as exc:
+            raise SourceUnreachable(f"connect {self.config.name}: {exc}") from None
+        unknown = sorted(set(self.config.links) - set(connectors))
+        if unknown:
+            raise SourceUnreachable(
+                f"connect {self.config.name}: links names connectors the cluster does not have: "
+                f"{', '.join(unknown)}; fix the names or remove them"
+            )
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sources.close()
+        if self._owns_endpoint:
+            self.endpoint.close()
+
+
+def build(
+    config: ConnectCluster, context: CollectorContext, sources: Sequence[Any] = ()
+) -> list[ConnectCollector]:
+    """Return the collector of one connect: cluster (sharing the process's endpoint for it)."""
+    shared = context.extras.get(EXTRAS_KEY)
+    endpoint = shared.get(config.name) if isinstance(shared, dict) else None
+    return [ConnectCollector(config, endpoint, sources, context.store)]
