@@ -54,6 +54,16 @@ DEFAULT_INHIBIT = [
         target_match={"alertname": "PgSlotTimeToLossShort"},
         equal=["source", "slot"],
     ),
+    # A registry that cannot be read says why its checks stopped: its violation and
+    # governance alerts wait for it.
+    InhibitRule(
+        source_match={"alertname": "RegistryDown"},
+        target_match_re={
+            "alertname": "RegistryBypassed|UnknownSchemaId|WrongSubject|InvalidPayloads"
+            "|OversizedPayloads|SubjectCompatibilityNone|IncompatibleSchemaRegistered|SubjectDeleted"
+        },
+        equal=["registry"],
+    ),
     InhibitRule(
         source_match={"alertname": "MysqlBinlogReaderLost"},
         target_match={"alertname": "MysqlBinlogPurgeSoon"},

@@ -50,7 +50,8 @@ class Topology:
         return next((p for p in self.links if p.name == name), None)
 
     def origins(self, labels: Mapping[str, str]) -> frozenset[str]:
-        """Return the ``source:NAME`` and ``cluster:NAME`` an alert with ``labels`` depends on.
+        """Return the ``source:NAME``, ``cluster:NAME`` and ``registry:NAME`` an alert with ``labels``
+        depends on.
 
         An alert's own source, cluster or collector counts, and so does the source
         of every pipeline it names or whose consumer group it is about.
@@ -60,6 +61,8 @@ class Topology:
             found.add(f"source:{labels['source']}")
         if labels.get("cluster"):
             found.add(f"cluster:{labels['cluster']}")
+        if labels.get("registry"):
+            found.add(f"registry:{labels['registry']}")
         # A collector's health series says what it reads (the runner writes its origins).
         found.update(o for o in labels.get(ORIGIN_LABEL, "").split(",") if o)
         group, cluster = labels.get("group"), labels.get("cluster")

@@ -40,16 +40,16 @@ from lagwatch.config import LagwatchConfig  # noqa: E402
 from lagwatch.daemon import Daemon  # noqa: E402
 from lagwatch.store import Sample  # noqa: E402
 from lagwatch.store.sqlite import SqliteStore  # noqa: E402
-from tests.alerting import GroupVerdicts  # noqa: E402
-from tests.daemon_run import start_daemon, stop_daemon  # noqa: E402
-from tests.kafka_stop import (  # noqa: E402
+from tests.support.alerting import GroupVerdicts  # noqa: E402
+from tests.support.daemon_run import start_daemon, stop_daemon  # noqa: E402
+from tests.support.kafka_stop import (  # noqa: E402
     StoppingGroup,
     StoreWatch,
     Ticker,
     delete_groups,
     write_config,
 )
-from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver  # noqa: E402
+from tests.support.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver  # noqa: E402
 
 METRICS = 20
 CLUSTERS = 4

@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lagwatch.dashboard.data import TTL
 from lagwatch.store import open_store
-from tests import seed
-from tests.browser import DRAWN, READY, chromium, dashboard_server, free_port
+from tests.support import seed
+from tests.support.browser import DRAWN, READY, chromium, dashboard_server, free_port
 
 PAGES = {"overview": "", "kafka": "kafka"}
 

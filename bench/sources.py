@@ -40,7 +40,7 @@ from bench.wirecount import WireCounter
 from lagwatch.collectors.mysql import MysqlCollector, MysqlSource
 from lagwatch.collectors.postgres import PostgresCollector, PostgresSource
 from lagwatch.devstack import devstack_env
-from tests.private_mariadb import PrivateMariadb, free_port
+from tests.support.private_mariadb import PrivateMariadb, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOTS = 50

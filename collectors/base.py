@@ -99,6 +99,15 @@ class ProbeSupport:
 
 
 @dataclass(frozen=True)
+class SourceLag:
+    """How far a CDC reader is behind, in seconds, as of one stored reading."""
+
+    seconds: float
+    as_of: float
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class PipelineSupport:
     """What a pipeline needs of the source kind it starts at."""
 
@@ -106,8 +115,8 @@ class PipelineSupport:
     """The `pipelines[]` key that names the CDC reader (postgres ``slot``, mysql ``reader``)."""
     reader_what: str
     """The reader in words, for errors: "the CDC reader's slot"."""
-    source_lag: Callable[[Store, str, str, float], float | None]
-    """(store, source name, reader, now) → seconds the reader is behind, from stored series."""
+    source_lag: Callable[[Store, str, str, float], SourceLag | None]
+    """(store, source name, reader, now) → how far the reader is behind, from stored series."""
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from lagwatch.store import Store
+from lagwatch.store import LatestValue, Store
 
 
 class RateWindow:
@@ -45,11 +45,38 @@ class RateWindow:
     def empty(self) -> bool:
         return not self._points
 
+    @property
+    def last(self) -> tuple[float, float] | None:
+        """Return the newest (time, position), or None."""
+        return self._points[-1] if self._points else None
+
 
 def newest(store: Store, name: str, labels: Mapping[str, str]) -> float | None:
     """Return the largest latest value of the series ``name`` matching ``labels``, or None."""
+    found = newest_reading(store, name, labels)
+    return found.value if found else None
+
+
+def newest_reading(store: Store, name: str, labels: Mapping[str, str]) -> LatestValue | None:
+    """Return the latest value (with its time) of the largest series matching, or None."""
     found = store.latest(name, dict(labels))
-    return max(v.value for v in found) if found else None
+    return max(found, key=lambda v: v.value) if found else None
+
+
+def when_reached(points: Sequence[tuple[float, float]], position: float) -> float | None:
+    """Return when a growing position first reached ``position``, interpolating between points.
+
+    None when the first point is already past it: the history does not reach back far enough.
+    """
+    before: tuple[float, float] | None = None
+    for ts, value in points:
+        if value >= position:
+            if before is None:
+                return None
+            t0, v0 = before
+            return t0 + (ts - t0) * (position - v0) / (value - v0) if value > v0 else ts
+        before = (ts, value)
+    return None
 
 
 def seconds_behind(behind: float | None, rate: float | None) -> float | None:

@@ -35,6 +35,7 @@ from lagwatch.config import LagwatchConfig, load
 from lagwatch.dashboard import records
 from lagwatch.logs import Redactor
 from lagwatch.reports.capacity import Item, capacity_report
+from lagwatch.reports.catalog import build_catalog, registry_summary
 from lagwatch.store import LatestValue, Record, Series, Store, StoreUnavailable, open_store
 from lagwatch.store.protocol import Aggregation
 
@@ -267,6 +268,17 @@ def _capacity(path: str, end: float, seconds: float) -> list[Item]:
 def capacity(window: Window) -> list[Item]:
     """Return the capacity report's items fitted over ``window``, most urgent first."""
     return _capacity(config_path(), window.end, window.seconds)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _catalog(path: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    registries: list[Any] = list(config().registries)  # each has what RegistryEntry needs
+    return build_catalog(store(), registries), registry_summary(store(), registries)
+
+
+def catalog() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return the event catalog's entries (one per watched topic) and each registry's state."""
+    return _catalog(config_path())
 
 
 # -- records: the alert engine's own (state, history, silences) and probe traces --

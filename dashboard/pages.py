@@ -30,6 +30,7 @@ PAGES = (
     PageSpec("Hops", "views/mysql.py", "MySQL / MariaDB", ":material/storage:", "mysql"),
     PageSpec("Hops", "views/kafka.py", "Kafka", ":material/forum:", "kafka"),
     PageSpec("Hops", "views/outbox.py", "Outbox", ":material/outbox:", "outbox"),
+    PageSpec("Events", "views/catalog.py", "Catalog", ":material/menu_book:", "catalog"),
 )
 
 

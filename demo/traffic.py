@@ -47,7 +47,7 @@ def prepare_database(admin_dsn: str, probe_dsn: str, table: TableName, publicati
 
     The probe table and publication are made by `lagwatch probe init`'s code
     with the probe role; the table's owner (here the admin) then adds the
-    orders table to the publication, as the README says for an outbox.
+    orders table to the publication, as docs/sources/probe.md says for an outbox.
     """
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema)))

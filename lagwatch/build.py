@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lagwatch.collectors import connect, kafka
+from lagwatch.collectors import connect, kafka, registry
 from lagwatch.collectors.base import Collector, CollectorContext
 from lagwatch.collectors.kinds import build_sources
 from lagwatch.collectors.probe.collector import build_pipeline_collectors
@@ -10,7 +10,8 @@ from lagwatch.config import LagwatchConfig
 
 
 def build_all(config: LagwatchConfig, context: CollectorContext) -> list[Collector]:
-    """Return the collectors of every source, Kafka and Connect cluster, pipeline and probe.
+    """Return the collectors of every source, Kafka and Connect cluster, registry, pipeline and
+    probe.
 
     The connect: clusters become ``context.extras[connect.EXTRAS_KEY]`` first: MySQL readers
     that name a cluster (``connect: NAME``) read their connector's offsets through it.
@@ -22,6 +23,8 @@ def build_all(config: LagwatchConfig, context: CollectorContext) -> list[Collect
         found.extend(kafka.build(cluster, context))
     for connect_cluster in config.connect:
         found.extend(connect.build(connect_cluster, context, config.sources))
+    for entry in config.registries:
+        found.extend(registry.build(entry, config.cluster(entry.kafka), context))
     found += build_pipeline_collectors(
         config.pipelines, config.probes, config.sources, config.kafka, context
     )

@@ -15,6 +15,7 @@ from lagwatch.collectors.kafka import KafkaCluster
 from lagwatch.collectors.kinds import SOURCE_KINDS, SourceConfig
 from lagwatch.collectors.probe.config import PipelineConfig, ProbeConfig
 from lagwatch.collectors.probe.pipeline import Problem, check_pipelines
+from lagwatch.collectors.registry import RegistryConfig
 from lagwatch.dashboard.config import DashboardConfig
 from lagwatch.loader import ConfigError, load_config, register_tags
 from lagwatch.store import StoreConfig
@@ -36,7 +37,8 @@ class DaemonConfig(BaseModel):
 
 
 class LagwatchConfig(BaseModel):
-    """The config file: store, sources, kafka, connect, pipelines, probes, alerts, dashboard, daemon."""
+    """The config file: store, sources, kafka, connect, registries, pipelines, probes, alerts,
+    dashboard, daemon."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -44,6 +46,7 @@ class LagwatchConfig(BaseModel):
     sources: list[SourceConfig] = []
     kafka: list[KafkaCluster] = []
     connect: list[ConnectCluster] = []
+    registries: list[RegistryConfig] = []
     pipelines: list[PipelineConfig] = []
     probes: list[ProbeConfig] = []
     alerts: AlertsConfig = AlertsConfig()
@@ -56,6 +59,7 @@ class LagwatchConfig(BaseModel):
             ("sources", [s.name for s in self.sources]),
             ("kafka", [k.name for k in self.kafka]),
             ("connect", [c.name for c in self.connect]),
+            ("registries", [r.name for r in self.registries]),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
@@ -64,9 +68,24 @@ class LagwatchConfig(BaseModel):
 
     def cross_problems(self) -> list[Problem]:
         """Return each hop a pipeline or probe names that the other sections do not define."""
-        return check_pipelines(
-            self.pipelines, self.probes, self.sources, self.kafka
-        ) + check_connect(self.connect, self.sources, self.kafka)
+        problems = check_pipelines(self.pipelines, self.probes, self.sources, self.kafka)
+        problems += check_connect(self.connect, self.sources, self.kafka)
+        clusters = [k.name for k in self.kafka]
+        for i, registry in enumerate(self.registries):
+            if registry.kafka not in clusters:
+                named = ", ".join(clusters) if clusters else "none defined; add one under kafka:"
+                problems.append(
+                    (
+                        ("registries", i, "kafka"),
+                        f"no kafka cluster named {registry.kafka!r}; name one of the kafka: "
+                        f"entries ({named})",
+                    )
+                )
+        return problems
+
+    def cluster(self, name: str) -> KafkaCluster:
+        """Return the `kafka:` entry called ``name`` (the config was cross-checked)."""
+        return next(k for k in self.kafka if k.name == name)
 
     def secrets(self) -> list[str]:
         """Return every secret value in the config, and the passwords inside URLs."""

@@ -127,7 +127,7 @@ def _expand(
 def _message(error: dict[str, Any], model: type[BaseModel]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown key; check the spelling against the config reference in README.md"
+        return "unknown key; check the spelling against docs/configuration.md"
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid":

@@ -88,6 +88,16 @@ class Namespace:
     TAP_POSITION = "tap.position"
     """Key: the tap's name; body: ``TapPositionBody``."""
     KAFKA_STATE = "kafka.state"
+    REGISTRY_STATE = "registry.state"
+    """Key: the registry's name; body: the sampler's positions per partition and its counters
+    per topic, written together each cycle so a restart neither loses nor double-counts."""
+    REGISTRY_VIOLATIONS = "registry.violations"
+    """Key: ``<registry>/<topic>/<kind>``; body ``{"messages": [...]}``, the last few violating
+    messages (partition, offset, timestamp, part, head: first 16 bytes in hex, reason)."""
+    REGISTRY_AUDIT = "registry.audit"
+    """Key: the registry's name; body: every subject's versions, level, mode and findings."""
+    REGISTRY_SCHEMAS = "registry.schemas"
+    """Key: ``<registry>/<subject>/<version>``; body ``{"id", "type", "schema"}``."""
     CONNECT_STATE = "connect.state"
     """Key: ``<cluster>/<connector>``; body: the connector's last states, restart counts, masked config."""
 
@@ -102,7 +112,7 @@ def is_stale(note: str | None) -> bool:
     return bool(note) and str(note).startswith(STALE_NOTE_PREFIX)
 
 
-OriginKind = Literal["source", "cluster"]
+OriginKind = Literal["source", "cluster", "registry"]
 
 
 def origin(kind: OriginKind, name: str) -> str:

@@ -97,9 +97,8 @@ class OffsetsTopic:
                 raise OffsetsTopicError(
                     f"cannot read offsets topic {self.topic!r}: {error_text(exc)}"
                 ) from None
-            except OffsetsTopicError:
-                self._reset()
-                raise
+            # An OffsetsTopicError (not found, not read to the end in time) keeps what was read:
+            # the next call goes on from there.
             out: dict[str, list[dict[str, Any]]] = {}
             for (connector, partition), offset in self._latest.items():
                 if offset is not None:

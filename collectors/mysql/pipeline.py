@@ -8,22 +8,29 @@ from urllib.parse import urlsplit
 
 import pymysql
 
-from lagwatch.collectors.base import PipelineSupport, ProbeSupport
+from lagwatch.collectors.base import PipelineSupport, ProbeSupport, SourceLag
 from lagwatch.collectors.mysql.session import connect_args
 from lagwatch.collectors.probe.table import TableName, backtick
-from lagwatch.collectors.rate import newest, seconds_behind
+from lagwatch.collectors.rate import newest_reading, seconds_behind
 from lagwatch.collectors.tap.mysql import MysqlTap
 from lagwatch.store import Store
 
 
-def source_lag(store: Store, source: str, reader: str, now: float) -> float | None:
-    """Return the reader's bytes behind ÷ the binlog bytes written per second (last 10 min)."""
-    behind = newest(
+def source_lag(store: Store, source: str, reader: str, now: float) -> SourceLag | None:
+    """Return the reader's bytes behind ÷ the binlog bytes written per second (last 10 min).
+
+    The binlog's total size shrinks when files are purged, so it cannot say when a position
+    was written, as the WAL head's history does for PostgreSQL: this stays an estimate.
+    """
+    behind = newest_reading(
         store, "lagwatch_mysql_binlog_reader_behind_bytes", {"source": source, "reader": reader}
     )
-    if behind is None or behind <= 0:
-        return seconds_behind(behind, None)
-    return seconds_behind(behind, _binlog_rate(store, source, now))
+    if behind is None:
+        return None
+    if behind.value <= 0:
+        return SourceLag(0.0, behind.ts)
+    seconds = seconds_behind(behind.value, _binlog_rate(store, source, now))
+    return SourceLag(seconds, behind.ts) if seconds is not None else None
 
 
 def _binlog_rate(store: Store, source: str, now: float) -> float | None:

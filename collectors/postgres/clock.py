@@ -16,7 +16,7 @@ class InactiveClock:
     PostgreSQL 17 reports ``inactive_since``; before that lagwatch starts the
     clock when it first sees the slot inactive. So that a restart does not
     reset it, the first sighting is taken from the store's newest
-    ``lagwatch_pg_slot_inactive_seconds`` when that one still counted up
+    ``lagwatch_pg_slot_inactive_seconds`` of a slot stored as inactive
     (it assumes the slot stayed inactive while lagwatch was away).
     """
 
@@ -34,12 +34,17 @@ class InactiveClock:
             if self.store is not None:
                 try:
                     latest = self.store.latest(self.METRIC, {"source": self.source})
+                    active = self.store.latest("lagwatch_pg_slot_active", {"source": self.source})
                 except StoreUnavailable:
                     # don't raise: the server's own figures are still worth collecting
-                    latest = []
+                    latest, active = [], []
+                was_active = {v.label_dict.get("slot"): v.value for v in active}
                 for value in latest:
                     slot = value.label_dict.get("slot")
-                    if slot and value.value > 0:
+                    # A first sighting stores exactly 0, and so does an active slot: tell them
+                    # apart by the slot's stored `active`, so that `collect --once` from cron
+                    # keeps the clock of a slot it saw inactive last time.
+                    if slot and (value.value > 0 or was_active.get(slot) == 0.0):
                         self._history[slot] = value.ts - value.value
         return self._history
 

@@ -9,19 +9,52 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from lagwatch.collectors.base import PipelineSupport, ProbeSupport
+from lagwatch.collectors.base import PipelineSupport, ProbeSupport, SourceLag
 from lagwatch.collectors.postgres.session import connect
 from lagwatch.collectors.probe.table import RING, TableName
-from lagwatch.collectors.rate import newest, seconds_behind
+from lagwatch.collectors.rate import newest, newest_reading, seconds_behind, when_reached
 from lagwatch.collectors.tap.postgres import PostgresTap
 from lagwatch.store import Store
 
+HISTORY = 6 * 3600.0
+"""How far back the WAL head's stored positions are searched for a reader's position."""
 
-def source_lag(store: Store, source: str, slot: str, now: float) -> float | None:
-    """Return the slot's confirmed lag in bytes ÷ the WAL bytes written per second."""
-    behind = newest(store, "lagwatch_pg_slot_confirmed_lag_bytes", {"source": source, "slot": slot})
+
+def source_lag(store: Store, source: str, slot: str, now: float) -> SourceLag | None:
+    """Return how old the slot's oldest unread change is: when the WAL head passed its position.
+
+    The slot's confirmed position is the head minus its confirmed lag in the same reading; the
+    stored head positions say when the head was there. Dividing the bytes behind by today's
+    WAL rate instead is far off whenever the rate changed (a burst, then a trickle).
+    """
+    behind = newest_reading(
+        store, "lagwatch_pg_slot_confirmed_lag_bytes", {"source": source, "slot": slot}
+    )
+    if behind is None:
+        return None
+    if behind.value <= 0:
+        return SourceLag(0.0, behind.ts)
+    history = store.query_range(
+        "lagwatch_pg_wal_position_bytes", {"source": source}, behind.ts - HISTORY, behind.ts,
+        max_points=10_000,
+    )  # fmt: skip
+    points = history[0].points if history else []
+    head = newest_reading(store, "lagwatch_pg_wal_position_bytes", {"source": source})
+    if head is not None and points and abs(head.ts - behind.ts) < 0.5:
+        # The head of the same cycle as the slot's reading: the reader's confirmed position.
+        position = head.value - behind.value
+        passed = when_reached(points, position)
+        if passed is not None:
+            return SourceLag(max(0.0, behind.ts - passed), behind.ts)
+        if points[0][1] >= position:
+            return SourceLag(
+                behind.ts - points[0][0], behind.ts,
+                "at least: the reader's position is older than the stored WAL history",
+            )  # fmt: skip
+    # No head reading of the same cycle: bytes behind ÷ the WAL rate, the rough estimate.
     rate = newest(store, "lagwatch_pg_wal_bytes_per_second", {"source": source})
-    return seconds_behind(behind, rate)
+    seconds = seconds_behind(behind.value, rate)
+    return SourceLag(seconds, behind.ts) if seconds is not None else None
 
 
 PG_TABLE = """CREATE TABLE IF NOT EXISTS {table} (

@@ -58,7 +58,10 @@ class ProbeCollector:
         self.table = probe.table_name()
         self.topic = probe.topic or pipe.topic
         self.hops = (
-            (["tap"] if probe.tap.enabled else []) + ["topic"] + [f"group:{g}" for g in pipe.groups]
+            (["tap"] if probe.tap.enabled else [])
+            + (["debezium"] if probe.debezium else [])
+            + ["topic"]
+            + [f"group:{g}" for g in pipe.groups]
         )
         self.final_hops = [h for h in self.hops if h.startswith("group:")] or ["topic"]
         self.book = ProbeBook(
@@ -67,7 +70,9 @@ class ProbeCollector:
         )  # fmt: skip
         self.writer = support.writer(probe, 5.0)
         self.tracer = ProbeTracer(pipe.name, probe.otlp_endpoint)
-        self.watcher = KafkaWatcher(cluster.bootstrap, self.topic, pipe.groups, self.book)
+        self.watcher = KafkaWatcher(
+            cluster.bootstrap, self.topic, pipe.groups, self.book, debezium=probe.debezium
+        )
         self.tap_name = probe.tap.name or f"{pipe.name}-tap"
         self.tap: Tap | None = (
             support.tap(probe, source, self.tap_name, {str(self.table), *probe.tap.tables})

@@ -78,6 +78,11 @@ class ProbeConfig(BaseModel):
         None, description="where probe rows land; default: the pipeline's topic"
     )
     tap: TapConfig = TapConfig()
+    debezium: bool = Field(
+        False,
+        description="the pipeline's CDC reader is Debezium with the JSON converter: time its "
+        "hop from each change event's envelope (source.ts_ms, ts_ms)",
+    )
     otlp_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:4318/v1/traces")
     keep_traces: Duration = 7 * 86400.0
 

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from lagwatch.collectors.base import CollectorContext, SourceKind, SourceUnreachable
+from lagwatch.collectors.base import CollectorContext, SourceKind, SourceLag, SourceUnreachable
 from lagwatch.collectors.kinds import SOURCE_KINDS, pipeline_kinds
 from lagwatch.collectors.probe.book import slo_samples
 from lagwatch.collectors.probe.config import PipelineConfig
-from lagwatch.collectors.rate import newest
+from lagwatch.collectors.rate import newest_reading
 from lagwatch.store import Sample, Store
 from lagwatch.store.contracts import origin
+from lagwatch.store.types import format_duration
 
 Problem = tuple[tuple[Any, ...], str]
 """A config path such as ("pipelines", 0, "source") and what is wrong there."""
@@ -170,6 +171,10 @@ def cluster_of(pipe: PipelineConfig, kafka: Sequence[Any]) -> Any:
     return next(k for k in kafka if pipe.kafka in (None, k.name))
 
 
+STALE_AFTER = 60.0
+"""A stored lag older than this (or three estimate intervals) no longer stands for now."""
+
+
 class FreshnessEstimate:
     """Estimates a pipeline's freshness from the lags other collectors stored.
 
@@ -190,37 +195,56 @@ class FreshnessEstimate:
         self.good = 0
         self.bad = 0
 
-    def source_lag(self, now: float) -> float | None:
-        """Return the CDC reader's lag in seconds: bytes behind ÷ bytes written per second."""
+    def source_lag(self, now: float) -> SourceLag | None:
+        """Return how far the CDC reader is behind, as its source kind reads the store."""
         support = SOURCE_KINDS[self.source_kind].pipeline
         reader = getattr(self.pipe, support.reader_key) if support else None
         if support is None or not reader:
             return None
         return support.source_lag(self.store, self.pipe.source, reader, now)
 
-    def group_lag(self) -> float | None:
-        """Return the worst time lag among the pipeline's consumer groups."""
-        lags = [
-            newest(
+    def group_lag(self) -> tuple[float | None, float | None]:
+        """Return the worst time lag among the pipeline's consumer groups, and when it was read."""
+        readings = [
+            newest_reading(
                 self.store,
                 "lagwatch_kafka_group_max_lag_seconds",
                 {"cluster": self.cluster, "group": g},
             )
             for g in self.pipe.groups
         ]
-        known = [lag for lag in lags if lag is not None]
-        return max(known) if known else None
+        known = [r for r in readings if r is not None]
+        if not known:
+            return None, None
+        worst = max(known, key=lambda r: r.value)
+        return worst.value, min(r.ts for r in known)
+
+    def stale(self, as_of: float | None, now: float) -> str | None:
+        """Return why a reading taken at ``as_of`` is too old to stand for now, or None."""
+        if as_of is None:
+            return None
+        age = now - as_of
+        limit = max(3 * self.interval, STALE_AFTER)
+        return f"stale: last read {format_duration(age)} ago" if age > limit else None
 
     def collect(self) -> Iterable[Sample]:
         now = time.time()
-        source, groups = self.source_lag(now), self.group_lag()
+        reader = self.pipe.slot or self.pipe.reader or self.pipe.source
+        lag = self.source_lag(now)
+        source = lag.seconds if lag is not None else None
+        groups, groups_at = self.group_lag()
         missing = []
-        if source is None:
-            missing.append(
-                f"source lag of {self.pipe.slot or self.pipe.reader or self.pipe.source}"
-            )
-        if groups is None and self.pipe.groups:
-            missing.append("consumer group time lag")
+        notes = []
+        why = self.stale(lag.as_of if lag else None, now)
+        if source is None or why:
+            missing.append(f"source lag of {reader}" + (f" ({why})" if why else ""))
+            source = None
+        elif lag is not None and lag.note:
+            notes.append(f"source lag: {lag.note}")
+        why = self.stale(groups_at, now)
+        if (groups is None or why) and self.pipe.groups:
+            missing.append("consumer group time lag" + (f" ({why})" if why else ""))
+            groups = None
         if source is None and groups is None:
             raise SourceUnreachable(
                 f"pipeline {self.pipe.name}: no lag stored yet for any hop ({', '.join(missing)}); "
@@ -231,9 +255,10 @@ class FreshnessEstimate:
             self.good += 1
         else:
             self.bad += 1
-        note = f"unknown: {', '.join(missing)}" if missing else None
+        if missing:
+            notes.insert(0, f"unknown: {', '.join(missing)}")
         yield Sample.of(
-            "lagwatch_pipeline_freshness_seconds", estimate, now, note=note,
+            "lagwatch_pipeline_freshness_seconds", estimate, now, note="; ".join(notes) or None,
             pipeline=self.pipe.name, method="estimate",
         )  # fmt: skip
         yield from slo_samples(

@@ -4,6 +4,8 @@ lagwatch's own consumer reads every partition of the pipeline's topic from
 the end, without joining or committing for any group, and looks for the
 probe id (``lwprobe-`` + 32 hex) in each message value, whatever produced
 it: the tap's relay, Debezium's JSON or Avro (strings travel as raw bytes).
+With ``debezium`` on, a Debezium JSON event also gives the ``debezium`` hop:
+the connector's own ``ts_ms``, after the source's commit time ``source.ts_ms``.
 For each consumer group, the committed offset of the probe's partition is
 polled while some probe awaits that group; the group's hop is reached when
 its committed offset (the next offset it will read) is past the probe's.
@@ -11,6 +13,7 @@ its committed offset (the next offset it will read) is past the probe's.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -37,6 +40,30 @@ GROUP_POLL = 0.1
 METADATA_EVERY = 30.0
 
 
+def debezium_times(value: bytes) -> tuple[float, float] | None:
+    """Return (commit, read) of a Debezium JSON change event, in seconds, or None.
+
+    ``source.ts_ms`` is when the change was committed in the source database,
+    ``ts_ms`` when the connector handled it; with ``schemas.enable`` the
+    envelope sits under ``payload``. A value that is not such an event (Avro,
+    a tombstone, another producer) gives None, so its Debezium hop is not
+    reached rather than guessed.
+    """
+    try:
+        event = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(event, dict) and isinstance(event.get("payload"), dict) and "schema" in event:
+        event = event["payload"]
+    if not isinstance(event, dict):
+        return None
+    source, read = event.get("source"), event.get("ts_ms")
+    commit = source.get("ts_ms") if isinstance(source, dict) else None
+    if not isinstance(commit, int | float) or not isinstance(read, int | float):
+        return None
+    return commit / 1000.0, read / 1000.0
+
+
 class KafkaWatcher:
     """Runs in its own thread: feeds `topic` and `group:NAME` hops into a ProbeBook.
 
@@ -52,8 +79,10 @@ class KafkaWatcher:
         book: ProbeBook,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        debezium: bool = False,
     ) -> None:
         self.topic = topic
+        self.debezium = debezium
         self.groups = groups
         self.book = book
         self.timeout = timeout
@@ -126,14 +155,21 @@ class KafkaWatcher:
             if not value:
                 continue
             found = PROBE_ID.search(value)
-            if found is not None:
-                self.book.saw(
-                    found.group().decode(),
-                    "topic",
-                    self.clock(),
-                    partition=message.partition(),
-                    offset=message.offset(),
-                )
+            if found is None:
+                continue
+            probe_id = found.group().decode()
+            if self.debezium:
+                envelope = debezium_times(value)
+                if envelope is not None:
+                    commit, read = envelope
+                    self.book.saw(probe_id, "debezium", read, commit_ts=commit)
+            self.book.saw(
+                probe_id,
+                "topic",
+                self.clock(),
+                partition=message.partition(),
+                offset=message.offset(),
+            )
 
     def _poll_groups(self) -> None:
         waiting = self.book.awaiting_groups()

@@ -27,7 +27,7 @@ def _probes(config: LagwatchConfig, pipeline: str | None) -> list[ProbeConfig]:
     if pipeline is None:
         if not config.probes:
             raise LookupError(
-                "the config has no probes: section; add one (see README, CDC tap and probe)"
+                "the config has no probes: section; add one (see docs/sources/probe.md)"
             )
         return list(config.probes)
     found = [p for p in config.probes if p.pipeline == pipeline]

@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -77,6 +78,14 @@ def kafka_bootstrap() -> str:
     host, _, port = bootstrap.rpartition(":")
     _require(host, int(port), "Kafka")
     return bootstrap
+
+
+@pytest.fixture(scope="session")
+def registry_url() -> str:
+    url = devstack("REGISTRY_URL")
+    _require(urlsplit(url).hostname or "127.0.0.1", int(devstack("REGISTRY_PORT")),
+             "the schema registry")  # fmt: skip
+    return url
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 from lagwatch.alerts.outbox import HISTORY, OUTBOX
+from lagwatch.store import StoreUnavailable
 from lagwatch.store.sqlite import SqliteStore
-from tests.daemon_run import start_daemon
-from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
+from tests.support.daemon_run import start_daemon
 from tests.support.ports import free_port
+from tests.support.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
 
 
 def wait(what: str, check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -54,7 +55,10 @@ alerts:
                 if not (tmp_path / "lagwatch.db").exists():
                     return False
                 reader = SqliteStore(tmp_path / "lagwatch.db", read_only=True)
-            records = reader.list_records(OUTBOX)
+            try:
+                records = reader.list_records(OUTBOX)
+            except StoreUnavailable:
+                return False  # the file exists before the daemon has created its tables
             return len(records) == 2 and all(r.body["attempts"] >= 1 for r in records)
 
         wait("both notifications in the outbox", decided)

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 
 from lagwatch.collectors.kafka.verdict import Status
-from tests.daemon_run import start_daemon, stop_daemon
 from tests.integration.kafka_helpers import topic as scratch_topic
-from tests.kafka_stop import (
+from tests.support.daemon_run import start_daemon, stop_daemon
+from tests.support.kafka_stop import (
     StoppingGroup,
     StoreWatch,
     Ticker,
     delete_groups,
     write_config,
 )
-from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver, Received
+from tests.support.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver, Received
 
 pytestmark = pytest.mark.integration
 

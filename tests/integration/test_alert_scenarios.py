@@ -7,11 +7,6 @@ Kafka collector will. The source that stops is a real, private PostgreSQL server
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +17,10 @@ import pytest
 from lagwatch.alerts.topology import PipelineLink, Topology
 from lagwatch.config import LagwatchConfig
 from lagwatch.daemon import Daemon
-from tests.alerting import GroupVerdicts
 from tests.integration.conftest import devstack
-from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
+from tests.support.alerting import GroupVerdicts
+from tests.support.private_postgres import PrivatePostgres
+from tests.support.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
 
 INTERVAL = 2.0
 
@@ -99,45 +95,21 @@ def test_a_consumer_group_stops_then_resumes(
 
 
 @pytest.fixture
-def private_postgres() -> Iterator[tuple[str, Path]]:
-    """A throwaway PostgreSQL server on a free port, with a pg_monitor login; yields (dsn, data)."""
-    pg_bin = Path(devstack("PG_BIN"))
-    root = Path(tempfile.mkdtemp(prefix="lagwatch-alerts-pg-"))
-    root.chmod(0o755)
-    data = root / "data"
-    data.mkdir()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(data, "postgres")
-        shutil.chown(root, "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run([*as_postgres, str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres",
-                    "-A", "trust", "--no-sync"], check=True, capture_output=True)  # fmt: skip
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*as_postgres, str(pg_bin / "pg_ctl"), "-D", str(data), "-o", opts, "-w",
-                    "-l", str(root / "log"), "start"], check=True, capture_output=True)  # fmt: skip
-    subprocess.run([str(pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                    "-c", "CREATE ROLE monitor LOGIN IN ROLE pg_monitor"],
-                   check=True, capture_output=True)  # fmt: skip
-    try:
-        yield f"postgresql://monitor@127.0.0.1:{port}/postgres", data
-    finally:
-        subprocess.run([*as_postgres, str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], capture_output=True)  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A throwaway PostgreSQL server on a free port, with a pg_monitor login `monitor`."""
+    with PrivatePostgres(devstack("PG_BIN")) as server:
+        server.add_monitor_role("monitor")
+        yield server
 
 
 def test_a_source_stops_one_source_down_alert_and_no_lag_alerts_for_its_pipelines(
-    tmp_path: Path, receivers: tuple[FakeReceiver, FakeReceiver], private_postgres: tuple[str, Path]
+    tmp_path: Path, receivers: tuple[FakeReceiver, FakeReceiver], private_postgres: PrivatePostgres
 ) -> None:
     """Given pipeline orders (PostgreSQL orders-db → group search-indexer) and pipeline billing
     (another source → group ledger); when orders-db stops and both groups fall behind, then one
     CollectorDown alert for orders-db and a lag alert for ledger only."""
     slack, pd = receivers
-    dsn, data = private_postgres
+    dsn = private_postgres.dsn("monitor")
     config = daemon_config(
         tmp_path, slack, pd,
         rules=[
@@ -163,10 +135,7 @@ def test_a_source_stops_one_source_down_alert_and_no_lag_alerts_for_its_pipeline
         time.sleep(2 * INTERVAL)
         [up] = daemon.store.latest("lagwatch_collector_up", {"collector": "postgres:orders-db"})
         assert up.value == 1, up.note
-        pg_ctl = Path(devstack("PG_BIN")) / "pg_ctl"
-        runas = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*runas, str(pg_ctl), "-D", str(data), "-m", "fast", "stop"], check=True,
-                       capture_output=True)  # fmt: skip
+        private_postgres.stop()
         groups.set("search-indexer", 0, 300.0)
         groups.set("ledger", 0, 300.0)
         slack.wait_for(2, timeout=20)

@@ -14,7 +14,8 @@ import pytest
 
 from lagwatch.store import StoreConfig, StoreUnavailable, open_store
 from lagwatch.store.postgres import PostgresStore
-from tests.support.private_postgres import PrivatePostgres, free_port
+from tests.support.ports import free_port
+from tests.support.private_postgres import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,7 +111,7 @@ def test_store_away_for_30s_loses_nothing_and_sigterm_flushes(
     server = PrivatePostgres()
     server.start()
     try:
-        path = config(tmp_path, server.dsn)
+        path = config(tmp_path, server.dsn())
         daemon = subprocess.Popen(
             [sys.executable, "-m", "lagwatch", "run", "-c", str(path)],
             cwd=ROOT,
@@ -130,7 +131,7 @@ def test_store_away_for_30s_loses_nothing_and_sigterm_flushes(
         output, _ = daemon.communicate(timeout=60)
         assert daemon.returncode == 0, output
         assert "store unavailable" in output and "store is back" in output
-        db = PostgresStore(server.dsn, read_only=True)
+        db = PostgresStore(server.dsn(), read_only=True)
         [series] = db.query_range(
             "lagwatch_collector_duration_seconds", {"collector": "postgres:pg"},
             down_at - 5, up_at + 5, max_points=10**6,

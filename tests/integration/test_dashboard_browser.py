@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from lagwatch.dashboard import fmt
-from tests import seed
-from tests.browser import DRAWN, READY, chromium, dashboard_server
-from tests.dashboard_app import seeded_config, stored_alerts
+from tests.support import seed
+from tests.support.browser import DRAWN, READY, chromium, dashboard_server
+from tests.support.dashboard_app import seeded_config, stored_alerts
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"

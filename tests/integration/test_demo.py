@@ -31,7 +31,7 @@ from lagwatch.demo.config import DemoNames
 from lagwatch.store import Store, open_store
 from tests.integration.conftest import ROOT
 from tests.integration.pg_helpers import wait_for
-from tests.support.private_postgres import free_port
+from tests.support.ports import free_port
 
 STALL_AFTER, STALL_FOR = 20, 60
 

@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from lagwatch.collectors.kafka import KafkaCluster, KafkaCollector
 from tests.integration.conftest import devstack
 from tests.integration.kafka_lag_helpers import commit_offsets, find, one, value, wait_until
-from tests.integration.private_kafka import PrivateKafka
+from tests.support.private_kafka import PrivateKafka
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lagwatch.catalog import catalog
-from tests.browser import free_port
+from tests.support.browser import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,14 +112,18 @@ def test_metrics_endpoint_serves_the_catalog(daemon: tuple[str, str], unique: st
     assert samples[("lagwatch_kafka_brokers", (("cluster", f"k-{unique}"),))] >= 1.0
     assert samples[("lagwatch_store_dropped_samples_total", ())] == 0.0
     duration = samples[
-        ("lagwatch_collector_duration_seconds", (("collector", f"postgres:{source}"),))
+        (
+            "lagwatch_collector_duration_seconds",
+            (("collector", f"postgres:{source}"), ("origin", f"source:{source}")),
+        )
     ]
     assert 0.0 < duration < 5.0
 
 
 def test_metrics_follow_the_store_between_scrapes(daemon: tuple[str, str]) -> None:
     url, source = daemon
-    key = ("lagwatch_collector_samples", (("collector", f"postgres:{source}"),))
+    labels = (("collector", f"postgres:{source}"), ("origin", f"source:{source}"))
+    key = ("lagwatch_collector_samples", labels)
     wait_for(url, "lagwatch_pg_in_recovery")
     first = scrape(url)["lagwatch_collector_duration_seconds"]
     deadline = time.monotonic() + 30

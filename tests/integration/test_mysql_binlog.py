@@ -15,8 +15,8 @@ import pymysql
 from pymysql.converters import escape_string
 
 from lagwatch.collectors.mysql import MysqlCollector, MysqlSource, connect_args
-from tests.connect_stub import ConnectStub
-from tests.sample_find import one
+from tests.support.connect_stub import ConnectStub
+from tests.support.sample_find import one
 
 PURGE_WAIT = 20.0
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.connect_stub import ConnectStub
 from tests.integration.conftest import ROOT
 from tests.integration.test_mysql_binlog import admin, write_position
+from tests.support.connect_stub import ConnectStub
 
 CONFIG = """\
 store: {{url: "sqlite:///{store}"}}

@@ -1,6 +1,6 @@
 """The MySQL/MariaDB collector on private throwaway MariaDB servers, for what the shared one must not do.
 
-Each server is started by the test (tests/private_mariadb.py) with the
+Each server is started by the test (tests/support/private_mariadb.py) with the
 settings under test — a statement-based binlog, a few seconds of expiry —
 and stopped and wiped at the end.
 """
@@ -19,8 +19,8 @@ from lagwatch.collectors.mysql import MysqlCollector, MysqlSource
 from lagwatch.collectors.runner import Runner
 from lagwatch.store.sqlite import SqliteStore
 from tests.integration.test_mysql_binlog import static_reader
-from tests.private_mariadb import PrivateMariadb
-from tests.sample_find import one
+from tests.support.private_mariadb import PrivateMariadb
+from tests.support.sample_find import one
 
 ETA = "lagwatch_mysql_binlog_purge_eta_seconds"
 

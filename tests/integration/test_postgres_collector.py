@@ -186,7 +186,7 @@ def test_one_statement_per_cycle(pg_monitor_dsn):
 
 def test_unreachable_server_is_a_clear_error():
     """Given a port nobody listens on, collecting raises a message naming the source and the fix."""
-    from tests.integration.pg_private import free_port
+    from tests.support.ports import free_port
 
     pg = collector(f"postgresql://nobody@127.0.0.1:{free_port()}/x", timeout=2)
     with pytest.raises(

@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.conftest import devstack
 from tests.integration.pg_helpers import collector, of_slot, of_source, psql, wait_for
-from tests.integration.pg_private import PrivatePostgres
+from tests.support.private_postgres import PrivatePostgres
 
 STEP = 256 * 1024
 KEEP_MB = 4

@@ -11,7 +11,7 @@ import pytest
 
 from lagwatch.store import Sample
 from lagwatch.store.postgres import PostgresStore
-from tests.store_contract import StoreContract
+from tests.support.store_contract import StoreContract
 
 
 @pytest.fixture

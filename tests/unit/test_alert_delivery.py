@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from lagwatch.alerts.outbox import HISTORY, OUTBOX
-from tests.alerting import Harness
-from tests.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
+from tests.support.alerting import Harness
+from tests.support.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver
 
 STATUS = "lagwatch_kafka_group_status"
 NOTE = "no commit for 4m12s while 1,830 messages wait"

@@ -12,7 +12,7 @@ import pytest
 from lagwatch.alerts.notifiers.base import Digest, Notification
 from lagwatch.alerts.silences import add_silence, expire_silence
 from lagwatch.alerts.topology import PipelineLink
-from tests.alerting import T0, Harness
+from tests.support.alerting import T0, Harness
 
 STATUS = "lagwatch_kafka_group_status"
 LAG = "lagwatch_kafka_group_max_lag_seconds"

@@ -9,7 +9,7 @@ import pytest
 
 from lagwatch.alerts.history import NAMESPACE, Change, prune
 from lagwatch.store import Record
-from tests.alerting import T0, Harness
+from tests.support.alerting import T0, Harness
 
 LAG = "lagwatch_kafka_group_max_lag_seconds"
 CONFIG = {

@@ -15,8 +15,8 @@ from lagwatch.collectors.connect.state import NAMESPACE
 from lagwatch.store import Record, Sample
 from lagwatch.store.contracts import ConnectState
 from lagwatch.store.sqlite import SqliteStore
-from tests.connect_replay import ConnectReplay, recording
-from tests.sample_find import one
+from tests.support.connect_replay import ConnectReplay, recording
+from tests.support.sample_find import one
 
 DATA = recording()
 BY_STATE = {

@@ -20,7 +20,7 @@ from lagwatch.collectors.connect.lag import binlog_lag, pg_lag
 from lagwatch.collectors.connect.sources import BinlogReading, Link, PgReading, SlotRow
 from lagwatch.collectors.mysql.lag import caught_up_in
 from lagwatch.collectors.mysql.read import BinlogState, ServerInfo
-from tests.connect_replay import recording
+from tests.support.connect_replay import recording
 
 DATA = recording()
 LINK = Link("orders-db", "address 127.0.0.1:5432/lagwatch_test")

@@ -16,9 +16,9 @@ from lagwatch.collectors.mysql.lag import EVENTS_SQL, SCAN_EVENTS
 from lagwatch.collectors.mysql.read import MASTER_STATUS_SQL
 from lagwatch.store import Sample
 from lagwatch.store.sqlite import SqliteStore
-from tests.connect_replay import ConnectReplay, recording
-from tests.mysql_replay import ReplaySession
-from tests.sample_find import one
+from tests.support.connect_replay import ConnectReplay, recording
+from tests.support.mysql_replay import ReplaySession
+from tests.support.sample_find import one
 
 DATA = recording()
 IDLE = next(n for n in DATA["offsets"] if n.startswith("lw-my-") and n.endswith("f"))

@@ -1,6 +1,6 @@
 """The Alerts page shows what the alert engine stores, and its silences are the engine's.
 
-Given the recorded incident, the real engine raises alerts (tests/seed.py runs
+Given the recorded incident, the real engine raises alerts (tests/support/seed.py runs
 it over the dataset) and the pages show exactly those; given a store the
 engine evaluates live, a firing alert shows with its value, a silence made on
 the page mutes it at the next evaluation, and its resolve shows in the
@@ -27,8 +27,8 @@ from lagwatch.alerts.template import Context, format_value, render
 from lagwatch.config import load
 from lagwatch.dashboard.pages import page_at
 from lagwatch.store import Sample, Store, open_store
-from tests import seed
-from tests.dashboard_app import (
+from tests.support import seed
+from tests.support.dashboard_app import (
     ALERTS,
     DATASET,
     metric,
@@ -211,6 +211,7 @@ LINK_LABELS = {
     "mysql": {"source": "legacy-db", "reader": "dbz-inventory"},
     "outbox": {"source": "legacy-db", "table": "legacy.event_outbox"},
     "pipeline": {"pipeline": "payments", "hop": "tap", "slo_window": "1h"},
+    "catalog": {"registry": "main", "topic": "orders.created", "subject": "orders.created-value"},
 }
 
 
@@ -257,6 +258,11 @@ def test_builtin_dashboard_links_open_their_page_and_selection(
         assert {r["source"] for r in table_with(at, "table")} == {params["source"]}
     elif page.url_path == "pipeline":
         assert selection(at, "pipeline") == params["pipeline"]
+    elif page.url_path == "catalog":
+        # The seeded incident has no registry: the page says which key to add. Selecting the
+        # linked topic or subject is tested on a real registry (test_registry_catalog_page).
+        assert set(params) <= {"topic", "subject"}, rule
+        assert "registries:" in texts(at)
     else:
         assert not params
 

@@ -16,8 +16,8 @@ import pytest
 
 from lagwatch.dashboard import fmt
 from lagwatch.store import open_store
-from tests import seed
-from tests.dashboard_app import (
+from tests.support import seed
+from tests.support.dashboard_app import (
     DATASET,
     metric,
     open_page,
@@ -36,6 +36,7 @@ PAGES = [
     "views/outbox.py",
     "views/alerts.py",
     "views/capacity.py",
+    "views/catalog.py",
 ]
 
 
@@ -236,6 +237,7 @@ EMPTY_SAYS = {
     "views/outbox.py": "sources[].outbox",
     "views/alerts.py": "Nothing is firing or pending.",
     "views/capacity.py": "Nothing to report yet",
+    "views/catalog.py": "registries:",
 }
 
 

@@ -38,6 +38,7 @@ KINDS: list[tuple[tuple[str, ...], str, str]] = [
         "sources/connect.md",
     ),
     (("lagwatch_probe_", "lagwatch_pipeline_"), "Probe and pipelines", "sources/probe.md"),
+    (("lagwatch_registry_",), "Schema registry", "sources/registry.md"),
     (("lagwatch_alert_",), "Alerts", "alerts.md"),
 ]
 OTHER = ("Other", "")

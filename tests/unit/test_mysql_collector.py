@@ -18,9 +18,9 @@ from lagwatch.collectors.mysql.read import (
 )
 from lagwatch.store import Record
 from lagwatch.store.sqlite import SqliteStore
-from tests.connect_stub import ConnectStub
-from tests.mysql_replay import ReplaySession
-from tests.sample_find import names, one
+from tests.support.connect_stub import ConnectStub
+from tests.support.mysql_replay import ReplaySession
+from tests.support.sample_find import names, one
 
 A = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
 B = "b9b4712a-df64-11e3-b391-60672090eb04"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lagwatch.collectors.probe.book import Probe, ProbeBook, nearest_rank
 
 HOPS = ["tap", "topic", "group:indexer"]
@@ -92,3 +94,21 @@ def test_nearest_rank_quantiles() -> None:
     assert nearest_rank(ordered, 0.99) == 99.0
     assert nearest_rank(ordered, 1.0) == 100.0
     assert nearest_rank([3.0], 0.5) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "why"),
+    [
+        (b'{"before":null,"after":{"probe_id":"x"},"source":{"ts_ms":1000},"op":"u","ts_ms":1250}',
+         (1.0, 1.25), "JSON converter without schemas: the envelope itself"),
+        (b'{"schema":{},"payload":{"after":{},"source":{"ts_ms":2000},"op":"c","ts_ms":2004}}',
+         (2.0, 2.004), "with schemas.enable the envelope sits under payload"),
+        (b'{"probe_id":"lwprobe-00"}', None, "a relay's plain row has no envelope"),
+        (b"\x00\x00\x00\x00\x01\x02lwprobe-", None, "Avro: not JSON, the hop is not guessed"),
+        (b'{"source":{"ts_ms":"soon"},"ts_ms":1}', None, "a timestamp that is not a number"),
+    ],
+)  # fmt: skip
+def test_debezium_times_read_commit_and_connector_time(value, expected, why) -> None:
+    from lagwatch.collectors.probe.watch import debezium_times
+
+    assert debezium_times(value) == expected, why

@@ -12,7 +12,7 @@ import pytest
 
 from lagwatch.store import Sample, StoreUnavailable
 from lagwatch.store.sqlite import SqliteStore
-from tests.store_contract import StoreContract
+from tests.support.store_contract import StoreContract
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ lost, an unused physical slot, plus a streaming physical replica when the
 client tools can talk to that version), runs the collector's catalog query
 and cycle query as a pg_monitor role, and writes both results as JSON.
 
-    python sample_data/postgres/record.py BIN_DIR sample_data/postgres/pg17.json
+    python tests/support/record_postgres.py BIN_DIR sample_data/postgres/pg17.json
 
 BIN_DIR needs initdb, pg_ctl and postgres; pg_recvlogical and pg_receivewal
 come from the devstack's PostgreSQL (LAGWATCH_PG_BIN). The 13 and 17
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from lagwatch.collectors.postgres.read import FEATURES_QUERY, ServerFeatures, build_cycle_query  # noqa: E402
-from tests.integration.pg_private import PrivatePostgres  # noqa: E402
+from tests.support.private_postgres import PrivatePostgres  # noqa: E402
 
 CLIENT_BIN = os.environ.get("LAGWATCH_PG_BIN", "/usr/lib/postgresql/15/bin")
 MB = 1024 * 1024

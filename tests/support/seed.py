@@ -7,7 +7,7 @@ then runs the real alert engine over them, so alert state and history are
 what the engine itself records. Tests read expected figures from the same
 dataset (``final``; ``alerts_expected`` for what the engine should raise).
 
-    python -m tests.seed --config lagwatch.yaml [--series 2000] [--hours 24]
+    python -m tests.support.seed --config lagwatch.yaml [--series 2000] [--hours 24]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from lagwatch.alerts.silences import Silence, parse_matchers
 from lagwatch.alerts.view import ReplayView
 from lagwatch.store import Record, Sample, Store, open_store
 
-DATASET = Path(__file__).resolve().parents[1] / "sample_data" / "dashboard" / "incident.json"
+DATASET = Path(__file__).resolve().parents[2] / "sample_data" / "dashboard" / "incident.json"
 # The alert engine is run over at most this many of the last hours of the dataset.
 ALERT_HOURS = 6.0
 # Where the seeded alerts' links point (the configs written below say the same).

@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 from lagwatch.alerts.state import NAMESPACE as STATES
 from lagwatch.alerts.state import AlertState
 from lagwatch.store import open_store
-from tests import seed
+from tests.support import seed
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
 OVERVIEW, ALERTS = "views/overview.py", "views/alerts.py"
 DATASET = seed.load_dataset()

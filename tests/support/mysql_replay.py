@@ -6,7 +6,7 @@ rows the server returned: ``{"server": ..., "origin": ..., "statements":
 
 Record a live server's answers (the monitor login is enough):
 
-    python -m tests.mysql_replay DSN sample_data/mysql/NAME.json
+    python -m tests.support.mysql_replay DSN sample_data/mysql/NAME.json
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from lagwatch.collectors.mysql.read import PROBE_SQL, ServerInfo
 from lagwatch.collectors.mysql.session import PyMysqlSession, Rows
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_data" / "mysql"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "mysql"
 
 
 class ReplaySession:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_data" / "connect"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "connect"
 
 
 def recording(name: str = "connect-4.3.1") -> dict[str, Any]:

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Playwright
 
 from tests.support.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
