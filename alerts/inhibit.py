@@ -64,6 +64,29 @@ DEFAULT_INHIBIT = [
         },
         equal=["registry"],
     ),
+    # A Connect cluster that cannot be read says why its connectors' alerts are held back.
+    InhibitRule(
+        source_match={"alertname": "ConnectWorkerDown"},
+        target_match_re={"alertname": "Connector.*|Debezium.*"},
+        equal=["cluster"],
+    ),
+    # A CDC reader that is not reading is the root of what its source and pipelines show:
+    # the slot without a reader, the binlog reader behind, the lag and freshness downstream,
+    # and its own connector's FAILED states (one page names the connector and the failure).
+    InhibitRule(
+        source_match={"alertname": "DebeziumReaderStuck"},
+        target_match_re={
+            "alertname": "PgSlot.*|MysqlBinlog.*|KafkaGroup.*|Pipeline.*|Probe.*|DebeziumSourceLagHigh"
+        },
+        equal=["origin"],
+    ),
+    InhibitRule(
+        source_match={"alertname": "DebeziumReaderStuck"},
+        target_match_re={
+            "alertname": "ConnectorFailed|ConnectorTaskFailed|ConnectorTaskRestarting"
+        },
+        equal=["cluster", "connector"],
+    ),
     InhibitRule(
         source_match={"alertname": "MysqlBinlogReaderLost"},
         target_match={"alertname": "MysqlBinlogPurgeSoon"},

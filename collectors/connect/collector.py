@@ -31,6 +31,7 @@ from lagwatch.collectors.connect.debezium import (
     source_offset,
     target_of,
 )
+from lagwatch.collectors.connect.health import Facts, judge, position_of
 from lagwatch.collectors.connect.lag import SourceLag, binlog_lag, pg_lag
 from lagwatch.collectors.connect.offsets import EXTRAS_KEY, Endpoint
 from lagwatch.collectors.connect.read import OffsetReader, OffsetsRead, list_connectors
@@ -52,6 +53,9 @@ from lagwatch.collectors.connect.state import KEEP, NAMESPACE, ConnectState
 from lagwatch.collectors.stale import stale_samples
 from lagwatch.store import Record, Sample, Store
 from lagwatch.store.contracts import origin
+
+READER_HEALTH = "lagwatch_debezium_reader_health"
+SLOT_PINNED = "lagwatch_debezium_slot_pinned"
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class ConnectCollector:
         self.state = ConnectState(config.name, store)
         self.record_retention = {NAMESPACE: KEEP} if store else {}
         self._now = clock
+        self._positions: dict[str, tuple[str | None, float]] = {}
+        """connector → (its position, since when it has been there): for NOT_ADVANCING."""
 
     # -- the cycle -------------------------------------------------------------
 
@@ -125,7 +131,7 @@ class ConnectCollector:
             for v in connectors.values()
             if v.name in offsets
         ]
-        out += self._debezium(known, offsets, self._now())
+        out += self._debezium(known, offsets, self._now(), connectors)
         out += self.state.records(now)
         return out
 
@@ -185,7 +191,11 @@ class ConnectCollector:
     # -- Debezium ---------------------------------------------------------------
 
     def _debezium(
-        self, known: Sequence[Known], offsets: Mapping[str, OffsetsRead], now: float
+        self,
+        known: Sequence[Known],
+        offsets: Mapping[str, OffsetsRead],
+        now: float,
+        views: Mapping[str, Any] | None = None,
     ) -> list[Sample | Record]:
         cluster = self.config.name
         out: list[Sample | Record] = []
@@ -243,6 +253,49 @@ class ConnectCollector:
                 continue
             out.append(link_sample(cluster, p.known.name, link, p.target, sample_time))
             out += lag_samples(cluster, p.known.name, lag, p.via, sample_time)
+            view = (views or {}).get(p.known.name)
+            if view is not None:  # the REST API answered: Connect's state is known
+                out += self._health(p, view, lag, link, readings.get(link.source), sample_time)
+        return out
+
+    def _health(
+        self, p: Pending, view: Any, lag: SourceLag, link: Link, reading: object, now: float
+    ) -> list[Sample]:
+        """Return the reader's health verdict (and whether its slot is pinned) for one cycle."""
+        slot = p.target.slot if isinstance(p.offset, PgOffset) else None
+        row = reading.slots.get(slot) if isinstance(reading, PgReading) and slot else None
+        position = position_of(p.offset, row.confirmed if row else None)
+        seen, since = self._positions.get(p.known.name, (None, now))
+        if seen != position:
+            since = now
+        self._positions[p.known.name] = (position, since)
+        failure = next((t.trace for t in view.tasks if t.state == "FAILED" and t.trace), view.trace)
+        facts = Facts(
+            connector_state=view.state,
+            task_states=tuple(t.state for t in view.tasks),
+            failure=short(failure.splitlines()[0]) if failure else None,
+            waiting_bytes=lag.bytes,
+            snapshot=p.offset.snapshot,
+            slot=slot,
+            slot_active=row.active if row is not None else None,
+            position=position,
+            still_for=now - since,
+            heartbeat=bool(p.known.config.get("heartbeat.interval.ms", "0") not in ("", "0")),
+        )
+        verdict = judge(facts, self.config.reader_stall)
+        labels = {"cluster": self.config.name, "connector": p.known.name}
+        # The source (and slot) it reads, as labels: its alert then ties to that source's.
+        where = {"source": link.source, **({"slot": slot} if slot else {})}
+        out = [
+            Sample.of(READER_HEALTH, int(verdict.health), now, note=verdict.why, **labels, **where)
+        ]
+        if isinstance(p.offset, PgOffset):
+            out.append(
+                Sample.of(
+                    SLOT_PINNED, 1 if verdict.pinned else 0, now,
+                    note=verdict.why if verdict.pinned else None, **labels,
+                )
+            )  # fmt: skip
         return out
 
     def _lag(

@@ -24,6 +24,11 @@ class ConnectCluster(BaseModel):
     interval: Duration = 10.0
     timeout: Duration = Field(20.0, description="time one whole cycle may take")
     request_timeout: Duration = Field(5.0, description="timeout of each REST request")
+    reader_stall: Duration = Field(
+        180.0,
+        description="a connector's position not moving this long while changes wait is "
+        "NOT_ADVANCING; above Debezium's offset.flush.interval.ms (60s by default)",
+    )
     offsets_timeout: Duration = Field(
         5.0, description="time all of a cycle's offsets requests may take together"
     )

@@ -37,6 +37,7 @@ PAGES = [
     "views/alerts.py",
     "views/capacity.py",
     "views/catalog.py",
+    "views/connect.py",
 ]
 
 
@@ -238,6 +239,7 @@ EMPTY_SAYS = {
     "views/alerts.py": "Nothing is firing or pending.",
     "views/capacity.py": "Nothing to report yet",
     "views/catalog.py": "registries:",
+    "views/connect.py": "connect:",
 }
 
 
