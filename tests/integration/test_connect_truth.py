@@ -195,7 +195,7 @@ def test_a_caught_up_idle_mariadb_reader_reads_0_not_its_last_transaction(
 def private_pg(track_commit_timestamp: str) -> Iterator[PrivatePostgres]:
     """A PostgreSQL of this test only (nothing else commits there), ready for Debezium."""
     server = PrivatePostgres(
-        {
+        settings={
             "wal_level": "logical",
             "autovacuum": "off",
             "track_commit_timestamp": track_commit_timestamp,
@@ -205,7 +205,7 @@ def private_pg(track_commit_timestamp: str) -> Iterator[PrivatePostgres]:
         server.start()
         server.wait_ready()
         role = sql.Identifier(env("DEBEZIUM_USER"))
-        with pg(server.dsn) as conn:
+        with pg(server.dsn()) as conn:
             # Trust authentication: the password Debezium gives does not matter here.
             conn.execute(sql.SQL("CREATE ROLE {} REPLICATION LOGIN").format(role))
             conn.execute(
@@ -224,10 +224,10 @@ def test_a_caught_up_idle_postgres_connector_reads_0_not_its_last_transaction(
     rest = Rest()
     with private_pg(track_commit_timestamp) as server:
         connector = PgConnector(
-            unique, rest, port=server.port, dbname="postgres", admin_dsn=server.dsn
+            unique, rest, port=server.port, dbname="postgres", admin_dsn=server.dsn()
         )
         connector.create_table()
-        source = {"name": "private", "kind": "postgres", "dsn": server.dsn}
+        source = {"name": "private", "kind": "postgres", "dsn": server.dsn()}
         watch = Watch(tmp_path, {"sources": [source], "connect": [connect_entry()]})
         try:
             connector.start()
@@ -235,7 +235,7 @@ def test_a_caught_up_idle_postgres_connector_reads_0_not_its_last_transaction(
             offset = wait_for(connector.offset, 60)
             watch.cycle("connect:cdc")
             lag = watch.latest("lagwatch_debezium_source_lag_bytes", connector=connector.name)
-            raw = psql_lsn_diff(int(offset["lsn"]), server.dsn)
+            raw = psql_lsn_diff(int(offset["lsn"]), server.dsn())
             assert raw > 0, "after the last change come its commit record and the server's own"
             assert lag.value == 0, lag
             assert f"caught up, txid {offset['txId']}" in (lag.note or "")
@@ -244,11 +244,11 @@ def test_a_caught_up_idle_postgres_connector_reads_0_not_its_last_transaction(
 
             # A commit to a table the connector does not capture: nothing proves it caught up,
             # so the WAL after its offset counts (heartbeat.action.query is Debezium's remedy).
-            with pg(server.dsn) as conn:
+            with pg(server.dsn()) as conn:
                 conn.execute("INSERT INTO public.elsewhere VALUES (1)")
-            before = psql_lsn_diff(int(offset["lsn"]), server.dsn)
+            before = psql_lsn_diff(int(offset["lsn"]), server.dsn())
             watch.cycle("connect:cdc")
-            after = psql_lsn_diff(int(offset["lsn"]), server.dsn)
+            after = psql_lsn_diff(int(offset["lsn"]), server.dsn())
             lag = watch.latest("lagwatch_debezium_source_lag_bytes", connector=connector.name)
             assert connector.offset() == offset, "the connector had nothing to send"
             assert before <= lag.value <= after and lag.value > 0
