@@ -87,8 +87,29 @@ class SqlStore(SqlRecords):
     def _connect(self) -> Any:
         raise NotImplementedError
 
+    def _create_schema(self, cur: Any) -> None:
+        """Create the tables; a backend may lay out samples and rollups its own way."""
+        for statement in SCHEMA:
+            cur.execute(statement.format(id=self.id_type, without_rowid=self.without_rowid))
+
     def _after_schema(self, cur: Any) -> None:
         """Backend-specific setup after the tables exist."""
+
+    def _before_rollup(self, cur: Any, table: str, begin: int, end: int) -> None:
+        """Called before buckets in [begin, end) are written to ``table``."""
+
+    def _apply_retention(self, cur: Any, now_ms: int) -> None:
+        """Delete what is older than each table's retention."""
+        keep = self.retention
+        for table, seconds, tcol in (
+            ("samples", keep.raw, "ts"),
+            ("rollup_1m", keep.minute, "bucket"),
+            ("rollup_1h", keep.hour, "bucket"),
+        ):
+            cur.execute(
+                self._sql(f"DELETE FROM {table} WHERE {tcol} < ?"),  # noqa: S608 - our names
+                (now_ms - to_ms(seconds),),
+            )
 
     # -- connection ----------------------------------------------------------
 
@@ -100,8 +121,7 @@ class SqlStore(SqlRecords):
             conn = self._connect()
             if not self.read_only:
                 cur = conn.cursor()
-                for statement in SCHEMA:
-                    cur.execute(statement.format(id=self.id_type, without_rowid=self.without_rowid))
+                self._create_schema(cur)
                 self._after_schema(cur)
                 conn.commit()
             self._conn = conn
@@ -191,31 +211,42 @@ class SqlStore(SqlRecords):
         if not samples:
             return
         with self._cursor(commit=True) as cur:
-            rows = []
+            rows: list[tuple[int, int, float]] = []
+            add = rows.append
             newest: dict[int, tuple[int, float, str | None]] = {}
-            ids = self._series_ids
-            for s in samples:
-                sid = ids.get((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
+            known = self._series_ids.get
+            seen = newest.get
+            for s in samples:  # the hot loop of every write: locals only
+                sid = known((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
                 ts = int(s.ts * MS)
-                rows.append((sid, ts, s.value))
-                seen = newest.get(sid)
-                if seen is None or ts >= seen[0]:
+                add((sid, ts, s.value))
+                last = seen(sid)
+                if last is None or ts >= last[0]:
                     newest[sid] = (ts, s.value, s.note)
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?) "
-                    "ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value"
-                ),
-                rows,
-            )
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO latest (series_id, ts, value, note) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, "
-                    "value = excluded.value, note = excluded.note WHERE excluded.ts >= latest.ts"
-                ),
-                [(sid, ts, value, note) for sid, (ts, value, note) in newest.items()],
-            )
+            self._insert(cur, rows, newest)
+
+    def _insert(
+        self,
+        cur: Any,
+        rows: list[tuple[int, int, float]],
+        newest: dict[int, tuple[int, float, str | None]],
+    ) -> None:
+        """Upsert sample rows and move each series' latest value forward."""
+        cur.executemany(
+            self._sql(
+                "INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value"
+            ),
+            rows,
+        )
+        cur.executemany(
+            self._sql(
+                "INSERT INTO latest (series_id, ts, value, note) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, "
+                "value = excluded.value, note = excluded.note WHERE excluded.ts >= latest.ts"
+            ),
+            [(sid, ts, value, note) for sid, (ts, value, note) in newest.items()],
+        )
 
     # -- reading -------------------------------------------------------------
 
@@ -369,6 +400,7 @@ class SqlStore(SqlRecords):
                     begin = max(0, mark - LATE_GRACE_MS - width)
                     begin = (begin // width) * width
                 if begin < end:
+                    self._before_rollup(cur, table, begin, end)
                     cur.execute(
                         self._sql(
                             f"INSERT INTO {table} (series_id, bucket, vmin, vmax, vsum, vcount) "  # noqa: S608 - our names
@@ -386,13 +418,4 @@ class SqlStore(SqlRecords):
                     ),
                     (f"watermark:{table}", end),
                 )
-            keep = self.retention
-            for table, seconds, tcol in (
-                ("samples", keep.raw, "ts"),
-                ("rollup_1m", keep.minute, "bucket"),
-                ("rollup_1h", keep.hour, "bucket"),
-            ):
-                cur.execute(
-                    self._sql(f"DELETE FROM {table} WHERE {tcol} < ?"),  # noqa: S608 - our names
-                    (now_ms - to_ms(seconds),),
-                )
+            self._apply_retention(cur, now_ms)
