@@ -24,8 +24,8 @@ import psycopg
 from psycopg import sql
 
 from lagwatch.store.config import Retention
-from lagwatch.store.protocol import Aggregation
-from lagwatch.store.schema import SCHEMA, to_ms
+from lagwatch.store.protocol import Aggregation, StoreUnavailable
+from lagwatch.store.schema import MS, SCHEMA, to_ms
 from lagwatch.store.sql import SqlStore
 
 DAY_MS = 86_400_000
@@ -35,13 +35,18 @@ AHEAD_DAYS = 2
 SCHEMA_LOCK = 4242001
 """Advisory lock key serialising schema changes (tables, partitions) between writers."""
 
-# Partitioned tables: name -> (time column, the columns after series_id and time).
-PARTITIONED: dict[str, tuple[str, str]] = {
-    "samples": ("ts", "value DOUBLE PRECISION NOT NULL"),
+# Partitioned tables: name -> (time column, the columns after series_id and time,
+# the columns the primary key index also carries).
+PARTITIONED: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "samples": ("ts", "value DOUBLE PRECISION NOT NULL", ()),
+    # Rollup rows of one series are spread over as many heap pages as it has
+    # buckets (each maintenance writes one minute of every series); a covering
+    # key lets a range query read them by an index-only scan instead.
     "rollup_1m": (
         "bucket",
         "vmin DOUBLE PRECISION NOT NULL, vmax DOUBLE PRECISION NOT NULL, "
         "vsum DOUBLE PRECISION NOT NULL, vcount BIGINT NOT NULL",
+        ("vmin", "vmax", "vsum", "vcount"),
     ),
 }
 DAY_PARTITION = re.compile(r"_d(\d+)$")
@@ -68,6 +73,7 @@ class PostgresStore(SqlStore):
         # Days known to have a partition (or to be covered by a converted table), per table.
         self._days: dict[str, set[int]] = {t: set() for t in PARTITIONED}
         self._floor: dict[str, int] = {}
+        self._rolled_days: set[int] = set()
 
     def __repr__(self) -> str:
         return "PostgresStore(dsn=***)"
@@ -92,27 +98,34 @@ class PostgresStore(SqlStore):
             if any(f" ON {t} (" in statement and "INDEX" in statement for t in PARTITIONED):
                 continue
             cur.execute(statement.format(id=self.id_type, without_rowid=""))
-        for table, (tcol, cols) in PARTITIONED.items():
+        for table, (tcol, cols, include) in PARTITIONED.items():
             cur.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (table,))
             row = cur.fetchone()
             kind = None if row is None else (row[0] if isinstance(row[0], str) else row[0].decode())
             if kind == "r":
-                self._convert(cur, table, tcol, cols)
+                self._convert(cur, table, tcol, cols, include)
             elif kind is None:
-                self._create_partitioned(cur, table, tcol, cols)
+                self._create_partitioned(cur, table, tcol, cols, include)
         self._days = {t: set() for t in PARTITIONED}
         self._floor = {}
         cur.execute("SELECT key, value FROM meta WHERE key LIKE 'partition_floor:%%'")
         for key, value in cur.fetchall():
             self._floor[key.split(":", 1)[1]] = int(value)
 
-    def _create_partitioned(self, cur: Any, table: str, tcol: str, cols: str) -> None:
+    def _create_partitioned(
+        self, cur: Any, table: str, tcol: str, cols: str, include: tuple[str, ...]
+    ) -> None:
         name, col = sql.Identifier(table), sql.Identifier(tcol)
+        covering = (
+            sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, include)))
+            if include
+            else sql.SQL("")
+        )
         cur.execute(
             sql.SQL(
                 "CREATE TABLE {} (series_id BIGINT NOT NULL, {} BIGINT NOT NULL, {}, "
-                "PRIMARY KEY (series_id, {})) PARTITION BY RANGE ({})"
-            ).format(name, col, sql.SQL(cols), col, col)  # cols: our constant column list
+                "PRIMARY KEY (series_id, {}){}) PARTITION BY RANGE ({})"
+            ).format(name, col, sql.SQL(cols), col, covering, col)  # cols: our constant list
         )
         # Rows arrive in time order, so a BRIN index finds a time range (rollups,
         # first-timestamp lookups) at a fraction of a btree's size and insert cost.
@@ -122,7 +135,9 @@ class PostgresStore(SqlStore):
             )
         )
 
-    def _convert(self, cur: Any, table: str, tcol: str, cols: str) -> None:
+    def _convert(
+        self, cur: Any, table: str, tcol: str, cols: str, include: tuple[str, ...]
+    ) -> None:
         """Turn an unpartitioned table of an older store into the first partition of a new one."""
         name, col = sql.Identifier(table), sql.Identifier(tcol)
         cur.execute("SET LOCAL statement_timeout = 0")  # one scan of a possibly large table
@@ -141,7 +156,7 @@ class PostgresStore(SqlStore):
                     sql.Identifier(legacy), sql.Identifier(key), sql.Identifier(f"{legacy}_pkey")
                 )
             )
-        self._create_partitioned(cur, table, tcol, cols)
+        self._create_partitioned(cur, table, tcol, cols, include)
         if newest is None:
             cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(legacy)))
             return
@@ -263,14 +278,43 @@ class PostgresStore(SqlStore):
 
     def _before_rollup(self, cur: Any, table: str, begin: int, end: int) -> None:
         if table in PARTITIONED:
-            self._ensure_days(cur, table, set(range(begin // DAY_MS, (end - 1) // DAY_MS + 1)))
+            days = set(range(begin // DAY_MS, (end - 1) // DAY_MS + 1))
+            self._ensure_days(cur, table, days)
+            if table == "rollup_1m":
+                self._rolled_days |= days
 
     def maintain(self, now: float) -> None:
         today = to_ms(now) // DAY_MS
         with self._cursor(commit=True) as cur:
             for table in PARTITIONED:
                 self._ensure_days(cur, table, set(range(today, today + AHEAD_DAYS + 1)))
+        self._rolled_days = set()
         super().maintain(now)
+        # Mark the rollup pages just written all-visible (so range queries stay
+        # index-only) and refresh the planner's view of the new rows. VACUUM
+        # reads only the pages changed since its last run.
+        days = sorted(self._rolled_days)
+        if days:
+            try:
+                with psycopg.connect(self._dsn, connect_timeout=5, autocommit=True) as conn:
+                    floor = self._floor.get("rollup_1m", 0)
+                    for day in days:
+                        if day * DAY_MS >= floor:  # a converted old table is left to autovacuum
+                            self._vacuum(conn, _partition_name("rollup_1m", day))
+            except self.errors as exc:
+                raise StoreUnavailable(f"{type(self).__name__}: {exc}".strip()) from exc
+
+    @staticmethod
+    def _vacuum(conn: Any, part: str) -> None:
+        name = sql.Identifier(part)
+        for _ in range(2):  # a first pass right after the writes may leave pages unmarked
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(name))
+            row = conn.execute(
+                "SELECT relallvisible >= relpages FROM pg_class WHERE oid = to_regclass(%s)",
+                (part,),
+            ).fetchone()
+            if row is None or row[0]:
+                return
 
     def _apply_retention(self, cur: Any, now_ms: int) -> None:
         keep = self.retention
@@ -292,19 +336,51 @@ class PostgresStore(SqlStore):
 
     # -- reading ---------------------------------------------------------------
 
-    def _range_rows(
+    def _points(
         self,
         cur: Any,
-        table: str,
-        width: int,
+        plan: list[tuple[str, int, int, int]],
         ids: list[int],
-        lower: int,
-        upper: int,
         step_ms: int,
         agg: Aggregation,
-        merged: dict[int, list[tuple[float, float, float]]],
-    ) -> None:
-        super()._range_rows(cur, table, width, ids, lower, upper, step_ms, agg, merged)
+    ) -> dict[int, list[tuple[float, float]]]:
+        # One query per level; the database buckets and aggregates, and each
+        # series comes back as one row of two arrays (seconds, values) read by
+        # an index scan of its own, so no sort of the whole range is needed.
+        points: dict[int, list[tuple[float, float]]] = {i: [] for i in ids}
+        for table, width, lower, upper in plan:
+            raw = table == "samples"
+            tcol = sql.Identifier("ts" if raw else "bucket")
+            if raw:
+                value = {"avg": "AVG(value)", "min": "MIN(value)", "max": "MAX(value)"}[agg]
+            elif step_ms == width:
+                value = {"avg": "vsum / vcount", "min": "vmin", "max": "vmax"}[agg]
+            else:
+                value = {"avg": "SUM(vsum) / SUM(vcount)", "min": "MIN(vmin)", "max": "MAX(vmax)"}[
+                    agg
+                ]
+            grouped = step_ms != width or raw
+            inner = sql.SQL(
+                "SELECT ({t} / {step}) * {step} AS b, {value} AS v FROM {table} "
+                "WHERE series_id = s.id AND {t} >= {lower} AND {t} < {upper}{group} ORDER BY 1"
+            ).format(
+                t=tcol,
+                step=sql.Literal(step_ms),
+                value=sql.SQL(value),  # one of the constant expressions above
+                table=sql.Identifier(table),
+                lower=sql.Literal(lower),
+                upper=sql.Literal(upper),
+                group=sql.SQL(" GROUP BY 1" if grouped else ""),
+            )
+            query = sql.SQL(
+                "SELECT s.id, p.b, p.v FROM unnest(%s::bigint[]) AS s(id) CROSS JOIN LATERAL "
+                "(SELECT array_agg(q.b::float8 / {ms}) AS b, array_agg(q.v::float8) AS v "
+                "FROM ({inner}) q) p WHERE p.b IS NOT NULL"
+            ).format(ms=sql.Literal(MS), inner=inner)
+            cur.execute(query, (ids,), binary=True)
+            for sid, seconds, values in cur.fetchall():
+                points[sid].extend(zip(seconds, values, strict=True))
+        return points
 
     # -- locks -----------------------------------------------------------------
 

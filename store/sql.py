@@ -292,7 +292,6 @@ class SqlStore(SqlRecords):
         start_ms, end_ms = to_ms(start), to_ms(end)
         span = max(end_ms - start_ms, 1)
         step_ms = _nice_step(max(to_ms(step), -(-span // max(max_points, 1))))
-        points: dict[int, list[tuple[float, float]]] = {}
         with self._cursor() as cur:
             ids = self._matching_ids(cur, name, matchers)
             if not ids:
@@ -304,26 +303,43 @@ class SqlStore(SqlRecords):
             for table, width, _ in ROLLUPS:
                 if width <= step_ms:
                     levels.append((table, width, self._watermark(cur, table)))
-            merged: dict[int, list[tuple[float, float, float]]] = {i: [] for i in ids}
+            plan: list[tuple[str, int, int, int]] = []
             lower = start_ms
             for table, width, mark in reversed(levels):
                 if table != "samples" and mark is None:
                     continue  # never rolled up yet: the finer levels cover it
-                upper = end_ms + 1 if mark is None else min(end_ms + 1, mark)
+                # A rollup answers up to its watermark rounded down to the step, so
+                # no bucket of the answer is split between two levels.
+                upper = end_ms + 1 if mark is None else min(end_ms + 1, mark // step_ms * step_ms)
                 if upper > lower:
-                    self._range_rows(cur, table, width, ids, lower, upper, step_ms, agg, merged)
+                    plan.append((table, width, lower, upper))
                     lower = upper
-        for sid, rows in merged.items():
-            if agg == "avg":
-                points[sid] = [(b / MS, total / count) for b, total, count in rows]
-            else:
-                points[sid] = [(b / MS, value) for b, value, _ in rows]
+            points = self._points(cur, plan, ids, step_ms, agg)
         out = []
         for sid in ids:
             sname, labels = self._series_by_id[sid]
             out.append(Series(sname, labels, points[sid][-max_points:]))
         out.sort(key=lambda s: s.labels)
         return out
+
+    def _points(
+        self,
+        cur: Any,
+        plan: list[tuple[str, int, int, int]],
+        ids: list[int],
+        step_ms: int,
+        agg: Aggregation,
+    ) -> dict[int, list[tuple[float, float]]]:
+        """Return each series' (ts, value) points from the (table, width, lower, upper) levels."""
+        merged: dict[int, list[tuple[float, float, float]]] = {i: [] for i in ids}
+        for table, width, lower, upper in plan:
+            self._range_rows(cur, table, width, ids, lower, upper, step_ms, agg, merged)
+        if agg == "avg":
+            return {
+                sid: [(b / MS, total / count) for b, total, count in rows]
+                for sid, rows in merged.items()
+            }
+        return {sid: [(b / MS, value) for b, value, _ in rows] for sid, rows in merged.items()}
 
     def _range_rows(
         self,
@@ -407,7 +423,10 @@ class SqlStore(SqlRecords):
                             f"SELECT series_id, ({tcol} / {width}) * {width} AS b, {cols} "
                             f"FROM {source} WHERE {tcol} >= ? AND {tcol} < ? GROUP BY series_id, b "
                             "ON CONFLICT (series_id, bucket) DO UPDATE SET vmin = excluded.vmin, "
-                            "vmax = excluded.vmax, vsum = excluded.vsum, vcount = excluded.vcount"
+                            "vmax = excluded.vmax, vsum = excluded.vsum, vcount = excluded.vcount "
+                            # buckets re-read for late samples are rewritten only if they changed
+                            f"WHERE ({table}.vmin, {table}.vmax, {table}.vsum, {table}.vcount) "
+                            "<> (excluded.vmin, excluded.vmax, excluded.vsum, excluded.vcount)"
                         ),
                         (begin, end),
                     )
