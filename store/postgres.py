@@ -150,9 +150,13 @@ class PostgresStore(SqlStore):
         )
         keys = [r[0] for r in cur.fetchall()]
         cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(name, sql.Identifier(legacy)))
-        for key in keys:  # index names are per schema: free the new table's names
+        for key in keys:
+            if include:  # the old key does not carry the columns: ATTACH builds the new one
+                statement = "ALTER TABLE {} DROP CONSTRAINT {}"
+            else:  # index names are per schema: free the new table's names
+                statement = "ALTER TABLE {} RENAME CONSTRAINT {} TO {}"
             cur.execute(
-                sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+                sql.SQL(statement).format(
                     sql.Identifier(legacy), sql.Identifier(key), sql.Identifier(f"{legacy}_pkey")
                 )
             )

@@ -336,7 +336,7 @@ class SqlStore(SqlRecords):
             self._range_rows(cur, table, width, ids, lower, upper, step_ms, agg, merged)
         if agg == "avg":
             return {
-                sid: [(b / MS, total / count) for b, total, count in rows]
+                sid: [(b / MS, total / float(count)) for b, total, count in rows]
                 for sid, rows in merged.items()
             }
         return {sid: [(b / MS, value) for b, value, _ in rows] for sid, rows in merged.items()}
