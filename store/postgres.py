@@ -16,6 +16,7 @@ partition once its newest row is older than the retention.
 from __future__ import annotations
 
 import re
+import time
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +32,9 @@ from lagwatch.store.sql import SqlStore
 DAY_MS = 86_400_000
 AHEAD_DAYS = 2
 """Days past today whose partitions the writer creates at each maintenance."""
+
+ANALYZE_EVERY = 3600.0
+"""Seconds between the writer's ANALYZE runs of one rollup partition."""
 
 SCHEMA_LOCK = 4242001
 """Advisory lock key serialising schema changes (tables, partitions) between writers."""
@@ -74,6 +78,7 @@ class PostgresStore(SqlStore):
         self._days: dict[str, set[int]] = {t: set() for t in PARTITIONED}
         self._floor: dict[str, int] = {}
         self._rolled_days: set[int] = set()
+        self._analyzed: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return "PostgresStore(dsn=***)"
@@ -231,13 +236,23 @@ class PostgresStore(SqlStore):
         rows: list[tuple[int, int, float]],
         newest: dict[int, tuple[int, float, str | None]],
     ) -> None:
-        self._ensure_days(cur, "samples", {ts // DAY_MS for _, ts, _ in rows})
+        days = {ts // DAY_MS for _, ts, _ in rows}
+        self._ensure_days(cur, "samples", days)
         # New points (the daemon's every cycle) go straight in by COPY; a batch
         # that repeats a stored point (a retried write) is merged through a
         # temporary table with an upsert instead.
         cur.execute("SAVEPOINT copy_samples")
         try:
-            self._copy(cur, "samples (series_id, ts, value)", ["int8", "int8", "float8"], rows)
+            try:
+                self._copy(cur, "samples (series_id, ts, value)", ["int8", "int8", "float8"], rows)
+            except psycopg.errors.CheckViolation:
+                # No partition for a row: another writer's retention dropped a day we
+                # had seen. Forget what we knew and create the missing days again.
+                cur.execute("ROLLBACK TO SAVEPOINT copy_samples")
+                self._days["samples"].clear()
+                self._ensure_days(cur, "samples", days)
+                cur.execute("SAVEPOINT copy_samples")
+                self._copy(cur, "samples (series_id, ts, value)", ["int8", "int8", "float8"], rows)
             cur.execute("RELEASE SAVEPOINT copy_samples")
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT copy_samples")
@@ -308,17 +323,21 @@ class PostgresStore(SqlStore):
             except self.errors as exc:
                 raise StoreUnavailable(f"{type(self).__name__}: {exc}".strip()) from exc
 
-    @staticmethod
-    def _vacuum(conn: Any, part: str) -> None:
+    def _vacuum(self, conn: Any, part: str) -> None:
         name = sql.Identifier(part)
         for _ in range(2):  # a first pass right after the writes may leave pages unmarked
-            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(name))
+            conn.execute(sql.SQL("VACUUM {}").format(name))
             row = conn.execute(
                 "SELECT relallvisible >= relpages FROM pg_class WHERE oid = to_regclass(%s)",
                 (part,),
             ).fetchone()
             if row is None or row[0]:
-                return
+                break
+        # Planner statistics for a partition still filling up: at most hourly per partition.
+        now = time.monotonic()
+        if now - self._analyzed.get(part, -ANALYZE_EVERY) >= ANALYZE_EVERY:
+            conn.execute(sql.SQL("ANALYZE {}").format(name))
+            self._analyzed[part] = now
 
     def _apply_retention(self, cur: Any, now_ms: int) -> None:
         keep = self.retention
