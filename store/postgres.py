@@ -16,6 +16,7 @@ partition once its newest row is older than the retention.
 from __future__ import annotations
 
 import re
+import struct
 import time
 import zlib
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from psycopg import sql
 
 from lagwatch.store.config import Retention
 from lagwatch.store.protocol import Aggregation, StoreUnavailable
+from lagwatch.store.sample import Sample
 from lagwatch.store.schema import MS, SCHEMA, to_ms
 from lagwatch.store.sql import SqlStore
 
@@ -54,6 +56,13 @@ PARTITIONED: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
 }
 DAY_PARTITION = re.compile(r"_d(\d+)$")
+
+# PostgreSQL's binary COPY format for (int8, int8, float8) rows: a signature,
+# flags and header-extension length, then per row a field count and each
+# field's length and big-endian value, then -1.
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+COPY_ROW = struct.Struct(">hiqiqid")
+COPY_TRAILER = struct.pack(">h", -1)
 
 
 def _partition_name(table: str, day: int) -> str:
@@ -230,13 +239,38 @@ class PostgresStore(SqlStore):
 
     # -- writing ---------------------------------------------------------------
 
-    def _insert(
+    def write(self, samples: Sequence[Sample]) -> None:
+        if not samples:
+            return
+        with self._cursor(commit=True) as cur:
+            # The hot loop of every write, locals only: each sample becomes one
+            # binary COPY row at once (no row tuples, no per-row COPY call).
+            rows: list[bytes] = []
+            add = rows.append
+            pack = COPY_ROW.pack
+            newest: dict[int, tuple[int, float, str | None]] = {}
+            known = self._series_ids.get
+            seen = newest.get
+            for s in samples:
+                sid = known((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
+                ts = int(s.ts * MS)
+                add(pack(3, 8, sid, 8, ts, 8, s.value))
+                last = seen(sid)
+                if last is None or ts >= last[0]:
+                    newest[sid] = (ts, s.value, s.note)
+            first = int(min(s.ts for s in samples) * MS)
+            last_day = int(max(s.ts for s in samples) * MS) // DAY_MS
+            days = set(range(first // DAY_MS, last_day + 1))
+            self._insert_rows(cur, b"".join([COPY_HEADER, *rows, COPY_TRAILER]), days, newest)
+
+    def _insert_rows(
         self,
         cur: Any,
-        rows: list[tuple[int, int, float]],
+        payload: bytes,
+        days: set[int],
         newest: dict[int, tuple[int, float, str | None]],
     ) -> None:
-        days = {ts // DAY_MS for _, ts, _ in rows}
+        """Store one binary COPY payload of (series_id, ts, value) rows and move latest forward."""
         self._ensure_days(cur, "samples", days)
         # New points (the daemon's every cycle) go straight in by COPY; a batch
         # that repeats a stored point (a retried write) is merged through a
@@ -244,7 +278,7 @@ class PostgresStore(SqlStore):
         cur.execute("SAVEPOINT copy_samples")
         try:
             try:
-                self._copy(cur, "samples (series_id, ts, value)", ["int8", "int8", "float8"], rows)
+                self._copy_payload(cur, "samples (series_id, ts, value)", payload)
             except psycopg.errors.CheckViolation:
                 # No partition for a row: another writer's retention dropped a day we
                 # had seen. Forget what we knew and create the missing days again.
@@ -252,19 +286,19 @@ class PostgresStore(SqlStore):
                 self._days["samples"].clear()
                 self._ensure_days(cur, "samples", days)
                 cur.execute("SAVEPOINT copy_samples")
-                self._copy(cur, "samples (series_id, ts, value)", ["int8", "int8", "float8"], rows)
+                self._copy_payload(cur, "samples (series_id, ts, value)", payload)
             cur.execute("RELEASE SAVEPOINT copy_samples")
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT copy_samples")
             cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS samples_in "
-                "(series_id BIGINT, ts BIGINT, value DOUBLE PRECISION) ON COMMIT DELETE ROWS"
+                "CREATE TEMP TABLE IF NOT EXISTS samples_in (n BIGSERIAL, "
+                "series_id BIGINT, ts BIGINT, value DOUBLE PRECISION) ON COMMIT DELETE ROWS"
             )
-            self._copy(cur, "samples_in (series_id, ts, value)", ["int8", "int8", "float8"], rows)
-            cur.execute(
+            self._copy_payload(cur, "samples_in (series_id, ts, value)", payload)
+            cur.execute(  # a point given twice in the batch: the later one wins
                 "INSERT INTO samples (series_id, ts, value) "
                 "SELECT DISTINCT ON (series_id, ts) series_id, ts, value FROM samples_in "
-                "ORDER BY series_id, ts "
+                "ORDER BY series_id, ts, n DESC "
                 "ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value"
             )
         cur.execute(
@@ -283,6 +317,12 @@ class PostgresStore(SqlStore):
             "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, "
             "value = excluded.value, note = excluded.note WHERE excluded.ts >= latest.ts"
         )
+
+    @staticmethod
+    def _copy_payload(cur: Any, target: str, payload: bytes) -> None:
+        # target: one of our constant "table (columns)" strings above.
+        with cur.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(payload)
 
     @staticmethod
     def _copy(cur: Any, target: str, types: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
