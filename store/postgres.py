@@ -423,12 +423,18 @@ class PostgresStore(SqlStore):
                     agg
                 ]
             grouped = step_ms != width or raw
+            # One bucket per row already: the time column itself, in index order (no sort).
+            bucket = (
+                sql.SQL("({t} / {step}) * {step}").format(t=tcol, step=sql.Literal(step_ms))
+                if grouped
+                else tcol
+            )
             inner = sql.SQL(
-                "SELECT ({t} / {step}) * {step} AS b, {value} AS v FROM {table} "
+                "SELECT {bucket} AS b, {value} AS v FROM {table} "
                 "WHERE series_id = s.id AND {t} >= {lower} AND {t} < {upper}{group} ORDER BY 1"
             ).format(
+                bucket=bucket,
                 t=tcol,
-                step=sql.Literal(step_ms),
                 value=sql.SQL(value),  # one of the constant expressions above
                 table=sql.Identifier(table),
                 lower=sql.Literal(lower),
