@@ -1,18 +1,77 @@
-"""PostgreSQL backend: a team store several daemons may write to at once."""
+"""PostgreSQL backend: a team store several daemons may write to at once.
+
+Samples and 1-minute rollups live in tables range-partitioned by day on their
+millisecond timestamp, so retention drops whole partitions instead of deleting
+rows, and a range query reads only the days it covers. The writer creates the
+partitions it needs (today and the next days ahead at each maintenance, and
+any day a batch of late samples falls into) and ingests with binary COPY.
+
+A store created before partitioning (plain ``samples`` and ``rollup_1m``
+tables) is converted when a writer first opens it: the old table becomes the
+partition of everything before the day after its newest row, so nothing is
+copied and nothing is lost; it is dropped by retention like any other
+partition once its newest row is older than the retention.
+"""
 
 from __future__ import annotations
 
+import re
+import struct
+import time
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from lagwatch.store.config import Retention
+from lagwatch.store.protocol import Aggregation, StoreUnavailable
+from lagwatch.store.sample import Sample
+from lagwatch.store.schema import MS, SCHEMA, to_ms
 from lagwatch.store.sql import SqlStore
+
+DAY_MS = 86_400_000
+AHEAD_DAYS = 2
+"""Days past today whose partitions the writer creates at each maintenance."""
+
+ANALYZE_EVERY = 3600.0
+"""Seconds between the writer's ANALYZE runs of one rollup partition."""
+
+SCHEMA_LOCK = 4242001
+"""Advisory lock key serialising schema changes (tables, partitions) between writers."""
+
+# Partitioned tables: name -> (time column, the columns after series_id and time,
+# the columns the primary key index also carries).
+PARTITIONED: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "samples": ("ts", "value DOUBLE PRECISION NOT NULL", ()),
+    # Rollup rows of one series are spread over as many heap pages as it has
+    # buckets (each maintenance writes one minute of every series); a covering
+    # key lets a range query read them by an index-only scan instead.
+    "rollup_1m": (
+        "bucket",
+        "vmin DOUBLE PRECISION NOT NULL, vmax DOUBLE PRECISION NOT NULL, "
+        "vsum DOUBLE PRECISION NOT NULL, vcount BIGINT NOT NULL",
+        ("vmin", "vmax", "vsum", "vcount"),
+    ),
+}
+DAY_PARTITION = re.compile(r"_d(\d+)$")
+
+# PostgreSQL's binary COPY format for (int8, int8, float8) rows: a signature,
+# flags and header-extension length, then per row a field count and each
+# field's length and big-endian value, then -1.
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+COPY_ROW = struct.Struct(">hiqiqid")
+COPY_TRAILER = struct.pack(">h", -1)
+
+
+def _partition_name(table: str, day: int) -> str:
+    """Return the partition holding day number ``day`` (days since the epoch)."""
+    return f"{table}_d{day}"
 
 
 class PostgresStore(SqlStore):
-    """Same tables and contract as SQLite; creates its own schema on first use."""
+    """Same contract as SQLite; creates (or converts) its own schema on first use."""
 
     placeholder = "%s"
     id_type = "BIGSERIAL PRIMARY KEY"
@@ -24,6 +83,11 @@ class PostgresStore(SqlStore):
         super().__init__(retention, read_only)
         self._dsn = dsn
         self._lock_conn: Any = None
+        # Days known to have a partition (or to be covered by a converted table), per table.
+        self._days: dict[str, set[int]] = {t: set() for t in PARTITIONED}
+        self._floor: dict[str, int] = {}
+        self._rolled_days: set[int] = set()
+        self._analyzed: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return "PostgresStore(dsn=***)"
@@ -36,8 +100,358 @@ class PostgresStore(SqlStore):
             conn.read_only = True
         else:
             # Several writers may create the schema at the same moment.
-            conn.execute("SELECT pg_advisory_xact_lock(4242001)")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         return conn
+
+    # -- schema ----------------------------------------------------------------
+
+    def _create_schema(self, cur: Any) -> None:
+        for statement in SCHEMA:
+            if any(f"TABLE IF NOT EXISTS {t} " in statement for t in PARTITIONED):
+                continue
+            if any(f" ON {t} (" in statement and "INDEX" in statement for t in PARTITIONED):
+                continue
+            cur.execute(statement.format(id=self.id_type, without_rowid=""))
+        for table, (tcol, cols, include) in PARTITIONED.items():
+            cur.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (table,))
+            row = cur.fetchone()
+            kind = None if row is None else (row[0] if isinstance(row[0], str) else row[0].decode())
+            if kind == "r":
+                self._convert(cur, table, tcol, cols, include)
+            elif kind is None:
+                self._create_partitioned(cur, table, tcol, cols, include)
+        self._days = {t: set() for t in PARTITIONED}
+        self._floor = {}
+        cur.execute("SELECT key, value FROM meta WHERE key LIKE 'partition_floor:%%'")
+        for key, value in cur.fetchall():
+            self._floor[key.split(":", 1)[1]] = int(value)
+
+    def _create_partitioned(
+        self, cur: Any, table: str, tcol: str, cols: str, include: tuple[str, ...]
+    ) -> None:
+        name, col = sql.Identifier(table), sql.Identifier(tcol)
+        covering = (
+            sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, include)))
+            if include
+            else sql.SQL("")
+        )
+        cur.execute(
+            sql.SQL(
+                "CREATE TABLE {} (series_id BIGINT NOT NULL, {} BIGINT NOT NULL, {}, "
+                "PRIMARY KEY (series_id, {}){}) PARTITION BY RANGE ({})"
+            ).format(name, col, sql.SQL(cols), col, covering, col)  # cols: our constant list
+        )
+        # Rows arrive in time order, so a BRIN index finds a time range (rollups,
+        # first-timestamp lookups) at a fraction of a btree's size and insert cost.
+        cur.execute(
+            sql.SQL("CREATE INDEX {} ON {} USING brin ({})").format(
+                sql.Identifier(f"{table}_{tcol}_brin"), name, col
+            )
+        )
+
+    def _convert(
+        self, cur: Any, table: str, tcol: str, cols: str, include: tuple[str, ...]
+    ) -> None:
+        """Turn an unpartitioned table of an older store into the first partition of a new one."""
+        name, col = sql.Identifier(table), sql.Identifier(tcol)
+        cur.execute("SET LOCAL statement_timeout = 0")  # one scan of a possibly large table
+        cur.execute(sql.SQL("SELECT MAX({}) FROM {}").format(col, name))
+        newest = cur.fetchone()[0]
+        legacy = f"{table}_legacy"
+        cur.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'p'",
+            (table,),
+        )
+        keys = [r[0] for r in cur.fetchall()]
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(name, sql.Identifier(legacy)))
+        for key in keys:
+            if include:  # the old key does not carry the columns: ATTACH builds the new one
+                statement = "ALTER TABLE {} DROP CONSTRAINT {}"
+            else:  # index names are per schema: free the new table's names
+                statement = "ALTER TABLE {} RENAME CONSTRAINT {} TO {}"
+            cur.execute(
+                sql.SQL(statement).format(
+                    sql.Identifier(legacy), sql.Identifier(key), sql.Identifier(f"{legacy}_pkey")
+                )
+            )
+        self._create_partitioned(cur, table, tcol, cols, include)
+        if newest is None:
+            cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(legacy)))
+            return
+        floor = (int(newest) // DAY_MS + 1) * DAY_MS
+        # A validated CHECK lets ATTACH skip its own scan; the old table is attached as is.
+        cur.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} < {})").format(
+                sql.Identifier(legacy), sql.Identifier(f"{legacy}_bound"), col, sql.Literal(floor)
+            )
+        )
+        cur.execute(
+            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM (MINVALUE) TO ({})").format(
+                name, sql.Identifier(legacy), sql.Literal(floor)
+            )
+        )
+        cur.execute(
+            "INSERT INTO meta (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (f"partition_floor:{table}", floor),
+        )
+
+    def _ensure_days(self, cur: Any, table: str, days: set[int]) -> None:
+        """Create the missing day partitions of ``table``, committed in their own transaction."""
+        floor = self._floor.get(table)
+        if floor is not None:
+            days = {d for d in days if d * DAY_MS >= floor}
+        missing = days - self._days[table]
+        if not missing:
+            return
+        conn = cur.connection
+        conn.commit()  # nothing written yet: keep DDL locks out of the data transaction
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        for day in sorted(missing):
+            cur.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})"
+                ).format(
+                    sql.Identifier(_partition_name(table, day)),
+                    sql.Identifier(table),
+                    sql.Literal(day * DAY_MS),
+                    sql.Literal((day + 1) * DAY_MS),
+                )
+            )
+        conn.commit()
+        self._days[table] |= missing
+
+    def _partitions(self, cur: Any, table: str) -> list[tuple[str, int]]:
+        """Return (partition, exclusive upper bound in ms) of every partition of ``table``."""
+        cur.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = to_regclass(%s)",
+            (table,),
+        )
+        out = []
+        for (part,) in cur.fetchall():
+            match = DAY_PARTITION.search(part)
+            if match:
+                out.append((part, (int(match.group(1)) + 1) * DAY_MS))
+            elif part == f"{table}_legacy" and table in self._floor:
+                out.append((part, self._floor[table]))
+        return out
+
+    # -- writing ---------------------------------------------------------------
+
+    def write(self, samples: Sequence[Sample]) -> None:
+        if not samples:
+            return
+        with self._cursor(commit=True) as cur:
+            # The hot loop of every write, locals only: each sample becomes one
+            # binary COPY row at once (no row tuples, no per-row COPY call).
+            rows: list[bytes] = []
+            add = rows.append
+            pack = COPY_ROW.pack
+            newest: dict[int, tuple[int, float, str | None]] = {}
+            known = self._series_ids.get
+            seen = newest.get
+            for s in samples:
+                sid = known((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
+                ts = int(s.ts * MS)
+                add(pack(3, 8, sid, 8, ts, 8, s.value))
+                last = seen(sid)
+                if last is None or ts >= last[0]:
+                    newest[sid] = (ts, s.value, s.note)
+            first = int(min(s.ts for s in samples) * MS)
+            last_day = int(max(s.ts for s in samples) * MS) // DAY_MS
+            days = set(range(first // DAY_MS, last_day + 1))
+            self._insert_rows(cur, b"".join([COPY_HEADER, *rows, COPY_TRAILER]), days, newest)
+
+    def _insert_rows(
+        self,
+        cur: Any,
+        payload: bytes,
+        days: set[int],
+        newest: dict[int, tuple[int, float, str | None]],
+    ) -> None:
+        """Store one binary COPY payload of (series_id, ts, value) rows and move latest forward."""
+        self._ensure_days(cur, "samples", days)
+        # New points (the daemon's every cycle) go straight in by COPY; a batch
+        # that repeats a stored point (a retried write) is merged through a
+        # temporary table with an upsert instead.
+        cur.execute("SAVEPOINT copy_samples")
+        try:
+            try:
+                self._copy_payload(cur, "samples (series_id, ts, value)", payload)
+            except psycopg.errors.CheckViolation:
+                # No partition for a row: another writer's retention dropped a day we
+                # had seen. Forget what we knew and create the missing days again.
+                cur.execute("ROLLBACK TO SAVEPOINT copy_samples")
+                self._days["samples"].clear()
+                self._ensure_days(cur, "samples", days)
+                cur.execute("SAVEPOINT copy_samples")
+                self._copy_payload(cur, "samples (series_id, ts, value)", payload)
+            cur.execute("RELEASE SAVEPOINT copy_samples")
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT copy_samples")
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS samples_in (n BIGSERIAL, "
+                "series_id BIGINT, ts BIGINT, value DOUBLE PRECISION) ON COMMIT DELETE ROWS"
+            )
+            self._copy_payload(cur, "samples_in (series_id, ts, value)", payload)
+            cur.execute(  # a point given twice in the batch: the later one wins
+                "INSERT INTO samples (series_id, ts, value) "
+                "SELECT DISTINCT ON (series_id, ts) series_id, ts, value FROM samples_in "
+                "ORDER BY series_id, ts, n DESC "
+                "ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value"
+            )
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS latest_in "
+            "(series_id BIGINT, ts BIGINT, value DOUBLE PRECISION, note TEXT) ON COMMIT DELETE ROWS"
+        )
+        self._copy(
+            cur,
+            "latest_in (series_id, ts, value, note)",
+            ["int8", "int8", "float8", "text"],
+            [(sid, ts, value, note) for sid, (ts, value, note) in newest.items()],
+        )
+        cur.execute(
+            "INSERT INTO latest (series_id, ts, value, note) "
+            "SELECT series_id, ts, value, note FROM latest_in "
+            "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, "
+            "value = excluded.value, note = excluded.note WHERE excluded.ts >= latest.ts"
+        )
+
+    @staticmethod
+    def _copy_payload(cur: Any, target: str, payload: bytes) -> None:
+        # target: one of our constant "table (columns)" strings above.
+        with cur.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(payload)
+
+    @staticmethod
+    def _copy(cur: Any, target: str, types: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        # target: one of our constant "table (columns)" strings above.
+        statement = f"COPY {target} FROM STDIN (FORMAT BINARY)"
+        with cur.copy(statement) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+
+    # -- maintenance -----------------------------------------------------------
+
+    def _before_rollup(self, cur: Any, table: str, begin: int, end: int) -> None:
+        if table in PARTITIONED:
+            days = set(range(begin // DAY_MS, (end - 1) // DAY_MS + 1))
+            self._ensure_days(cur, table, days)
+            if table == "rollup_1m":
+                self._rolled_days |= days
+
+    def maintain(self, now: float) -> None:
+        today = to_ms(now) // DAY_MS
+        with self._cursor(commit=True) as cur:
+            for table in PARTITIONED:
+                self._ensure_days(cur, table, set(range(today, today + AHEAD_DAYS + 1)))
+        self._rolled_days = set()
+        super().maintain(now)
+        # Mark the rollup pages just written all-visible (so range queries stay
+        # index-only) and refresh the planner's view of the new rows. VACUUM
+        # reads only the pages changed since its last run.
+        days = sorted(self._rolled_days)
+        if days:
+            try:
+                with psycopg.connect(self._dsn, connect_timeout=5, autocommit=True) as conn:
+                    floor = self._floor.get("rollup_1m", 0)
+                    for day in days:
+                        if day * DAY_MS >= floor:  # a converted old table is left to autovacuum
+                            self._vacuum(conn, _partition_name("rollup_1m", day))
+            except self.errors as exc:
+                raise StoreUnavailable(f"{type(self).__name__}: {exc}".strip()) from exc
+
+    def _vacuum(self, conn: Any, part: str) -> None:
+        name = sql.Identifier(part)
+        for _ in range(2):  # a first pass right after the writes may leave pages unmarked
+            conn.execute(sql.SQL("VACUUM {}").format(name))
+            row = conn.execute(
+                "SELECT relallvisible >= relpages FROM pg_class WHERE oid = to_regclass(%s)",
+                (part,),
+            ).fetchone()
+            if row is None or row[0]:
+                break
+        # Planner statistics for a partition still filling up: at most hourly per partition.
+        now = time.monotonic()
+        if now - self._analyzed.get(part, -ANALYZE_EVERY) >= ANALYZE_EVERY:
+            conn.execute(sql.SQL("ANALYZE {}").format(name))
+            self._analyzed[part] = now
+
+    def _apply_retention(self, cur: Any, now_ms: int) -> None:
+        keep = self.retention
+        for table, seconds in (("samples", keep.raw), ("rollup_1m", keep.minute)):
+            cutoff = now_ms - to_ms(seconds)
+            old = [part for part, upper in self._partitions(cur, table) if upper <= cutoff]
+            if not old:
+                continue
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            for part in old:
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(part)))
+                match = DAY_PARTITION.search(part)
+                if match:
+                    self._days[table].discard(int(match.group(1)))
+                else:
+                    self._floor.pop(table, None)
+                    cur.execute("DELETE FROM meta WHERE key = %s", (f"partition_floor:{table}",))
+        cur.execute("DELETE FROM rollup_1h WHERE bucket < %s", (now_ms - to_ms(keep.hour),))
+
+    # -- reading ---------------------------------------------------------------
+
+    def _points(
+        self,
+        cur: Any,
+        plan: list[tuple[str, int, int, int]],
+        ids: list[int],
+        step_ms: int,
+        agg: Aggregation,
+    ) -> dict[int, list[tuple[float, float]]]:
+        # One query per level; the database buckets and aggregates, and each
+        # series comes back as one row of two arrays (seconds, values) read by
+        # an index scan of its own, so no sort of the whole range is needed.
+        points: dict[int, list[tuple[float, float]]] = {i: [] for i in ids}
+        for table, width, lower, upper in plan:
+            raw = table == "samples"
+            tcol = sql.Identifier("ts" if raw else "bucket")
+            if raw:
+                value = {"avg": "AVG(value)", "min": "MIN(value)", "max": "MAX(value)"}[agg]
+            elif step_ms == width:
+                value = {"avg": "vsum / vcount", "min": "vmin", "max": "vmax"}[agg]
+            else:
+                value = {"avg": "SUM(vsum) / SUM(vcount)", "min": "MIN(vmin)", "max": "MAX(vmax)"}[
+                    agg
+                ]
+            grouped = step_ms != width or raw
+            # One bucket per row already: the time column itself, in index order (no sort).
+            bucket = (
+                sql.SQL("({t} / {step}) * {step}").format(t=tcol, step=sql.Literal(step_ms))
+                if grouped
+                else tcol
+            )
+            inner = sql.SQL(
+                "SELECT {bucket} AS b, {value} AS v FROM {table} "
+                "WHERE series_id = s.id AND {t} >= {lower} AND {t} < {upper}{group} ORDER BY 1"
+            ).format(
+                bucket=bucket,
+                t=tcol,
+                value=sql.SQL(value),  # one of the constant expressions above
+                table=sql.Identifier(table),
+                lower=sql.Literal(lower),
+                upper=sql.Literal(upper),
+                group=sql.SQL(" GROUP BY 1" if grouped else ""),
+            )
+            query = sql.SQL(
+                "SELECT s.id, p.b, p.v FROM unnest(%s::bigint[]) AS s(id) CROSS JOIN LATERAL "
+                "(SELECT array_agg(q.b::float8 / {ms}) AS b, array_agg(q.v::float8) AS v "
+                "FROM ({inner}) q) p WHERE p.b IS NOT NULL"
+            ).format(ms=sql.Literal(MS), inner=inner)
+            cur.execute(query, (ids,), binary=True)
+            for sid, seconds, values in cur.fetchall():
+                points[sid].extend(zip(seconds, values, strict=True))
+        return points
+
+    # -- locks -----------------------------------------------------------------
 
     def try_lock(self, name: str) -> bool:
         if self._lock_conn is not None and not self._lock_conn.closed:

@@ -87,8 +87,29 @@ class SqlStore(SqlRecords):
     def _connect(self) -> Any:
         raise NotImplementedError
 
+    def _create_schema(self, cur: Any) -> None:
+        """Create the tables; a backend may lay out samples and rollups its own way."""
+        for statement in SCHEMA:
+            cur.execute(statement.format(id=self.id_type, without_rowid=self.without_rowid))
+
     def _after_schema(self, cur: Any) -> None:
         """Backend-specific setup after the tables exist."""
+
+    def _before_rollup(self, cur: Any, table: str, begin: int, end: int) -> None:
+        """Called before buckets in [begin, end) are written to ``table``."""
+
+    def _apply_retention(self, cur: Any, now_ms: int) -> None:
+        """Delete what is older than each table's retention."""
+        keep = self.retention
+        for table, seconds, tcol in (
+            ("samples", keep.raw, "ts"),
+            ("rollup_1m", keep.minute, "bucket"),
+            ("rollup_1h", keep.hour, "bucket"),
+        ):
+            cur.execute(
+                self._sql(f"DELETE FROM {table} WHERE {tcol} < ?"),  # noqa: S608 - our names
+                (now_ms - to_ms(seconds),),
+            )
 
     # -- connection ----------------------------------------------------------
 
@@ -100,8 +121,7 @@ class SqlStore(SqlRecords):
             conn = self._connect()
             if not self.read_only:
                 cur = conn.cursor()
-                for statement in SCHEMA:
-                    cur.execute(statement.format(id=self.id_type, without_rowid=self.without_rowid))
+                self._create_schema(cur)
                 self._after_schema(cur)
                 conn.commit()
             self._conn = conn
@@ -191,31 +211,42 @@ class SqlStore(SqlRecords):
         if not samples:
             return
         with self._cursor(commit=True) as cur:
-            rows = []
+            rows: list[tuple[int, int, float]] = []
+            add = rows.append
             newest: dict[int, tuple[int, float, str | None]] = {}
-            ids = self._series_ids
-            for s in samples:
-                sid = ids.get((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
+            known = self._series_ids.get
+            seen = newest.get
+            for s in samples:  # the hot loop of every write: locals only
+                sid = known((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
                 ts = int(s.ts * MS)
-                rows.append((sid, ts, s.value))
-                seen = newest.get(sid)
-                if seen is None or ts >= seen[0]:
+                add((sid, ts, s.value))
+                last = seen(sid)
+                if last is None or ts >= last[0]:
                     newest[sid] = (ts, s.value, s.note)
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?) "
-                    "ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value"
-                ),
-                rows,
-            )
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO latest (series_id, ts, value, note) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, "
-                    "value = excluded.value, note = excluded.note WHERE excluded.ts >= latest.ts"
-                ),
-                [(sid, ts, value, note) for sid, (ts, value, note) in newest.items()],
-            )
+            self._insert(cur, rows, newest)
+
+    def _insert(
+        self,
+        cur: Any,
+        rows: list[tuple[int, int, float]],
+        newest: dict[int, tuple[int, float, str | None]],
+    ) -> None:
+        """Upsert sample rows and move each series' latest value forward."""
+        cur.executemany(
+            self._sql(
+                "INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value"
+            ),
+            rows,
+        )
+        cur.executemany(
+            self._sql(
+                "INSERT INTO latest (series_id, ts, value, note) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, "
+                "value = excluded.value, note = excluded.note WHERE excluded.ts >= latest.ts"
+            ),
+            [(sid, ts, value, note) for sid, (ts, value, note) in newest.items()],
+        )
 
     # -- reading -------------------------------------------------------------
 
@@ -261,7 +292,6 @@ class SqlStore(SqlRecords):
         start_ms, end_ms = to_ms(start), to_ms(end)
         span = max(end_ms - start_ms, 1)
         step_ms = _nice_step(max(to_ms(step), -(-span // max(max_points, 1))))
-        points: dict[int, list[tuple[float, float]]] = {}
         with self._cursor() as cur:
             ids = self._matching_ids(cur, name, matchers)
             if not ids:
@@ -273,26 +303,43 @@ class SqlStore(SqlRecords):
             for table, width, _ in ROLLUPS:
                 if width <= step_ms:
                     levels.append((table, width, self._watermark(cur, table)))
-            merged: dict[int, list[tuple[float, float, float]]] = {i: [] for i in ids}
+            plan: list[tuple[str, int, int, int]] = []
             lower = start_ms
             for table, width, mark in reversed(levels):
                 if table != "samples" and mark is None:
                     continue  # never rolled up yet: the finer levels cover it
-                upper = end_ms + 1 if mark is None else min(end_ms + 1, mark)
+                # A rollup answers up to its watermark rounded down to the step, so
+                # no bucket of the answer is split between two levels.
+                upper = end_ms + 1 if mark is None else min(end_ms + 1, mark // step_ms * step_ms)
                 if upper > lower:
-                    self._range_rows(cur, table, width, ids, lower, upper, step_ms, agg, merged)
+                    plan.append((table, width, lower, upper))
                     lower = upper
-        for sid, rows in merged.items():
-            if agg == "avg":
-                points[sid] = [(b / MS, total / count) for b, total, count in rows]
-            else:
-                points[sid] = [(b / MS, value) for b, value, _ in rows]
+            points = self._points(cur, plan, ids, step_ms, agg)
         out = []
         for sid in ids:
             sname, labels = self._series_by_id[sid]
             out.append(Series(sname, labels, points[sid][-max_points:]))
         out.sort(key=lambda s: s.labels)
         return out
+
+    def _points(
+        self,
+        cur: Any,
+        plan: list[tuple[str, int, int, int]],
+        ids: list[int],
+        step_ms: int,
+        agg: Aggregation,
+    ) -> dict[int, list[tuple[float, float]]]:
+        """Return each series' (ts, value) points from the (table, width, lower, upper) levels."""
+        merged: dict[int, list[tuple[float, float, float]]] = {i: [] for i in ids}
+        for table, width, lower, upper in plan:
+            self._range_rows(cur, table, width, ids, lower, upper, step_ms, agg, merged)
+        if agg == "avg":
+            return {
+                sid: [(b / MS, total / float(count)) for b, total, count in rows]
+                for sid, rows in merged.items()
+            }
+        return {sid: [(b / MS, value) for b, value, _ in rows] for sid, rows in merged.items()}
 
     def _range_rows(
         self,
@@ -369,13 +416,17 @@ class SqlStore(SqlRecords):
                     begin = max(0, mark - LATE_GRACE_MS - width)
                     begin = (begin // width) * width
                 if begin < end:
+                    self._before_rollup(cur, table, begin, end)
                     cur.execute(
                         self._sql(
                             f"INSERT INTO {table} (series_id, bucket, vmin, vmax, vsum, vcount) "  # noqa: S608 - our names
                             f"SELECT series_id, ({tcol} / {width}) * {width} AS b, {cols} "
                             f"FROM {source} WHERE {tcol} >= ? AND {tcol} < ? GROUP BY series_id, b "
                             "ON CONFLICT (series_id, bucket) DO UPDATE SET vmin = excluded.vmin, "
-                            "vmax = excluded.vmax, vsum = excluded.vsum, vcount = excluded.vcount"
+                            "vmax = excluded.vmax, vsum = excluded.vsum, vcount = excluded.vcount "
+                            # buckets re-read for late samples are rewritten only if they changed
+                            f"WHERE ({table}.vmin, {table}.vmax, {table}.vsum, {table}.vcount) "
+                            "<> (excluded.vmin, excluded.vmax, excluded.vsum, excluded.vcount)"
                         ),
                         (begin, end),
                     )
@@ -386,13 +437,4 @@ class SqlStore(SqlRecords):
                     ),
                     (f"watermark:{table}", end),
                 )
-            keep = self.retention
-            for table, seconds, tcol in (
-                ("samples", keep.raw, "ts"),
-                ("rollup_1m", keep.minute, "bucket"),
-                ("rollup_1h", keep.hour, "bucket"),
-            ):
-                cur.execute(
-                    self._sql(f"DELETE FROM {table} WHERE {tcol} < ?"),  # noqa: S608 - our names
-                    (now_ms - to_ms(seconds),),
-                )
+            self._apply_retention(cur, now_ms)

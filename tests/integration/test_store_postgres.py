@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-from lagwatch.store import Sample
+from lagwatch.store import Record, Sample
 from lagwatch.store.postgres import PostgresStore
+from lagwatch.store.sql import SqlStore
 from tests.support.store_contract import StoreContract
 
 
@@ -78,3 +80,113 @@ def test_only_one_holder_of_a_named_lock(fresh_dsn: str) -> None:
     a.close()
     assert b.try_lock("alerts")
     b.close()
+
+
+class UnpartitionedStore(SqlStore):
+    """The PostgreSQL store as it was before partitioning: the shared tables, plain INSERTs."""
+
+    placeholder = "%s"
+    id_type = "BIGSERIAL PRIMARY KEY"
+    errors = (psycopg.OperationalError,)
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__()
+        self._dsn = dsn
+
+    def _connect(self) -> Any:
+        return psycopg.connect(self._dsn)
+
+
+def _partitions(dsn: str, table: str) -> dict[str, str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(%s)",
+            (table,),
+        ).fetchall()
+    return dict(rows)
+
+
+def _relkind(dsn: str, table: str) -> str:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (table,))
+        return str(row.fetchone()[0])
+
+
+DAY = 86400.0
+
+
+def test_store_in_the_old_unpartitioned_layout_is_converted_and_nothing_is_lost(
+    fresh_dsn: str,
+) -> None:
+    """Given a store written by the unpartitioned layout over three days, rolled up, with records."""
+    t0 = 1_699_999_200.0
+    old = UnpartitionedStore(fresh_dsn)
+    old.write(
+        [Sample.of("m", i % 50, t0 + i * 60, a=str(i % 3)) for i in range(3 * 1440)]
+        + [Sample.of("up", 0, t0 + 3 * DAY, note="was down", collector="c")]
+    )
+    old.maintain(t0 + 3 * DAY)
+    old.put_records([Record("alerts.state", "k", t0, {"firing": True})])
+    before_raw = old.query_range("m", None, t0, t0 + 3 * DAY, max_points=10**6)
+    before_hourly = old.query_range("m", None, t0, t0 + 3 * DAY, step=3600, agg="max")
+    before_minutes = old.query_range("m", None, t0, t0 + 3 * DAY, step=60)
+    before_latest = old.latest()
+    old.close()
+    assert _relkind(fresh_dsn, "samples") == "r"
+
+    # When the new code opens it (two writers at once, as a fleet restarting on the new version)
+    stores = [PostgresStore(fresh_dsn), PostgresStore(fresh_dsn)]
+    threads = [threading.Thread(target=s.latest) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    new = stores[0]
+    # Then both time tables are partitioned, the old rows attached as one partition, not copied
+    assert _relkind(fresh_dsn, "samples") == "p" and _relkind(fresh_dsn, "rollup_1m") == "p"
+    assert "samples_legacy" in _partitions(fresh_dsn, "samples")
+    assert "rollup_1m_legacy" in _partitions(fresh_dsn, "rollup_1m")
+    assert new.query_range("m", None, t0, t0 + 3 * DAY, max_points=10**6) == before_raw
+    assert new.query_range("m", None, t0, t0 + 3 * DAY, step=3600, agg="max") == before_hourly
+    assert new.query_range("m", None, t0, t0 + 3 * DAY, step=60) == before_minutes
+    assert new.latest() == before_latest
+    assert new.get_record("alerts.state", "k") == Record("alerts.state", "k", t0, {"firing": True})
+
+    # And writing goes on: into the old table up to the end of its newest day, day partitions after
+    new.write([Sample.of("m", 7, t0 + 3 * DAY + 60, a="0"), Sample.of("m", 8, t0 + 5 * DAY, a="0")])
+    new.write([Sample.of("m", 9, t0 + 3 * DAY + 60, a="0")])  # a retried point is replaced
+    new.maintain(t0 + 5 * DAY + 120)
+    [a0] = new.query_range("m", {"a": "0"}, t0 + 3 * DAY, t0 + 6 * DAY, max_points=10**6)
+    assert [v for _, v in a0.points][-2:] == [9.0, 8.0]
+    assert any(name.startswith("samples_d") for name in _partitions(fresh_dsn, "samples"))
+
+    # And retention drops the old table whole once its newest row is past the raw retention
+    new.maintain(t0 + 13 * DAY)
+    assert "samples_legacy" not in _partitions(fresh_dsn, "samples")
+    assert "rollup_1m_legacy" in _partitions(fresh_dsn, "rollup_1m")  # 1 m rollups: 90 days
+    [hourly] = new.query_range("m", {"a": "0"}, t0, t0 + 3 * DAY - 1, step=3600)
+    assert len(hourly.points) == 72  # the 1 h rollup still answers for the old days
+    for s in stores:
+        s.close()
+    reopened = PostgresStore(fresh_dsn)
+    assert reopened.latest("up")[0].note == "was down"
+    reopened.close()
+
+
+def test_retention_drops_whole_day_partitions_and_writer_creates_days_ahead(
+    fresh_dsn: str,
+) -> None:
+    """Given raw samples over ten days, maintenance keeps the last seven (whole days)."""
+    day0 = 1_700_006_400.0  # a UTC midnight
+    db = PostgresStore(fresh_dsn)
+    db.write([Sample.of("m", d, day0 + d * DAY + 3600, a="x") for d in range(10)])
+    now = day0 + 9 * DAY + 7200
+    db.maintain(now)
+    names = set(_partitions(fresh_dsn, "samples"))
+    today = int(now // DAY)
+    kept = {f"samples_d{d}" for d in range(int(day0 // DAY) + 2, today + 3)}
+    assert names == kept  # days 0 and 1 ended more than 7 d ago; today + 2 days ahead exist
+    [raw] = db.query_range("m", None, day0, now, max_points=10**6)
+    assert [v for _, v in raw.points] == [float(d) for d in range(2, 10)]
+    db.close()

@@ -23,6 +23,7 @@ class Received:
     headers: dict[str, str]
     body: Any
     status: int
+    raw: bytes = b""
 
 
 @dataclass
@@ -53,7 +54,7 @@ class FakeReceiver:
                         owner.script.popleft() if owner.script else owner.default
                     )
                     owner.received.append(
-                        Received(time.time(), self.path, dict(self.headers), body, status)
+                        Received(time.time(), self.path, dict(self.headers), body, status, raw)
                     )
                     owner._arrived.notify_all()
                 self.send_response(status)
