@@ -260,9 +260,7 @@ class Fleet:
             self._thread.join(timeout=30)
         if self._conn is not None and not self._conn.closed:
             try:
-                self._conn.execute(
-                    "DELETE FROM fleet_members WHERE daemon = %s", (self.daemon_id,)
-                )
+                self._conn.execute("DELETE FROM fleet_members WHERE daemon = %s", (self.daemon_id,))
             except psycopg.Error as exc:
                 log.debug("leaving the fleet: %s", exc)
         self._drop_session()
