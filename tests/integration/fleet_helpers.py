@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -89,6 +90,15 @@ class Fleet:
         for daemon in self.daemons:
             if daemon.poll() is None:
                 stop_daemon(daemon)
+
+    def log_times(self, words: str) -> list[float]:
+        """When (Unix seconds) the daemons logged a line containing ``words``."""
+        found = []
+        for line in self.log_text().splitlines():
+            if words in line:
+                stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+                found.append(stamp.timestamp())  # the log's local time, as time.time() counts
+        return found
 
     def log_text(self) -> str:
         return "".join(p.read_text() for p in sorted(self.logs.glob("daemon*.log")))
