@@ -40,8 +40,9 @@ class AlertService:
         # Who may run the engine: by default the store's alerts lock, tried every LOCK_RETRY
         # and then held for good; a fleet passes its own check, asked every time (it can be
         # lost: a stalled daemon's lease runs out and another takes over).
-        self.lock = lock
         self._leading = threading.Lock()
+        self.lock: Callable[[], bool] | None = None
+        self.follow(lock)
         self.active = False
         self._stop = threading.Event()
         self._evaluate = threading.Event()
@@ -49,6 +50,12 @@ class AlertService:
         self._threads: list[threading.Thread] = []
         self._lock_tried_at = -LOCK_RETRY
         self.evaluations = 0
+
+    def follow(self, lock: Callable[[], bool] | None) -> None:
+        """Run the engine only while ``lock()`` says so, checked before every send too."""
+        self.lock = lock
+        if lock is not None:
+            self.dispatcher.may_send = lock
 
     def wake(self, *_: object) -> None:
         """Ask for an evaluation now (the runner's after-cycle hook)."""

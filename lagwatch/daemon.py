@@ -111,7 +111,7 @@ class Daemon:
         )
         self.runner.ran_by = self.fleet.daemon_id
         if self.alerts is not None:
-            self.alerts.lock = self.fleet.lead_alerts
+            self.alerts.follow(self.fleet.lead_alerts)
 
     def _names(self, shards: set[int]) -> list[str]:
         assert isinstance(self.fleet, Fleet)

@@ -216,7 +216,10 @@ class Fleet:
         self.live_members = 0
         self._conn: Any = None
         self._fresh_until = 0.0  # monotonic: the lease as this daemon itself counts it
-        self._free_before: set[int] = set()
+        self._free_before: set[int] = set()  # free at the last tick
+        self._free_long: set[int] = set()  # free at the last two ticks
+        self.unreachable = False  # the last attempt to connect to the store failed
+        self._warned_stale = False
         self._mutex = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -228,14 +231,21 @@ class Fleet:
         return time.monotonic() < self._fresh_until
 
     def may_run(self, name: str) -> bool:
-        """True if this daemon holds the collector's shard under a fresh lease: check before each run."""
+        """Check before each run: True if this daemon holds the collector's shard under a fresh
+        lease, or holds it and cannot reach the store at all (then it keeps collecting into
+        the runner's buffer, as a lone daemon does, and sorts ownership out when it is back)."""
         with self._mutex:
             held = self.collectors.get(name, -1) in self.held
-        if held and not self.fresh():
-            log.warning("fleet lease ran out (this daemon was stalled): giving every shard up")
-            self._give_up()
+        if not held:
             return False
-        return held
+        if self.fresh() or self.unreachable:
+            return True
+        if not self._warned_stale:
+            self._warned_stale = True
+            log.warning(
+                "fleet lease ran out (this daemon was stalled): running nothing until renewed"
+            )
+        return False
 
     def lead_alerts(self) -> bool:
         """True while this daemon holds the alerts lock under a fresh lease."""
@@ -279,21 +289,56 @@ class Fleet:
             self._tick()
 
     def _tick(self) -> None:
-        try:
-            if self._conn is None or self._conn.closed:
+        if self._conn is None or self._conn.closed:
+            try:
                 self._join()
+            except psycopg.Error as exc:
+                if not self.unreachable:
+                    log.warning("fleet: cannot reach the store: %s", str(exc).strip())
+                self.unreachable = True
+                return
+            self.unreachable = False
+            if self.held:  # a session lost (or ended by the others): what is still ours?
+                self._relock()
+        try:
             sent = time.monotonic()
             self._heartbeat()
             self._fresh_until = sent + self.lease - self.tick
+            self._warned_stale = False
             self._balance()
         except psycopg.Error as exc:
-            log.warning("fleet: lost the store session, giving shards up: %s", str(exc).strip())
-            self._give_up()
+            # Keep the shards in mind: the next session locks them again and drops those
+            # another daemon took meanwhile (a stalled daemon's session is ended by the others).
+            log.warning("fleet: lost the store session: %s", str(exc).strip())
+            self._drop_session()
+            self.leader = False
+
+    def _relock(self) -> None:
+        """On a new session after losing one: lock the shards held before, give up the rest."""
+        with self._mutex:
+            before = set(self.held)
+        kept = set()
+        for shard in before:
+            got = self._conn.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (SHARD_LOCK_CLASS, shard)
+            ).fetchone()
+            if got and got[0]:
+                kept.add(shard)
+        with self._mutex:
+            self.held = kept
+        lost = before - kept
+        log.info("fleet: new session kept %d shards, %d run elsewhere now", len(kept), len(lost))
+        if lost:
+            self.on_lost(lost)
 
     # -- the session ---------------------------------------------------------------
 
     def _join(self) -> None:
-        conn = psycopg.connect(self.dsn, connect_timeout=5, autocommit=True)
+        # Keepalives: a link that goes silent ends the session in ~10 s, not at TCP's hours.
+        conn = psycopg.connect(
+            self.dsn, connect_timeout=5, autocommit=True,
+            keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+        )  # fmt: skip
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
@@ -336,17 +381,6 @@ class Fleet:
             except psycopg.Error:
                 pass
 
-    def _give_up(self) -> None:
-        """Forget every shard and the alerts lock and end the session (freeing them for others)."""
-        self._fresh_until = 0.0
-        self._drop_session()
-        with self._mutex:
-            lost, self.held = self.held, set()
-        self.leader = False
-        self.live_members = 0
-        if lost:
-            self.on_lost(lost)
-
     # -- balancing -----------------------------------------------------------------
 
     def _balance(self) -> None:
@@ -378,10 +412,13 @@ class Fleet:
         random.shuffle(free)
         room = target - len(held)
         for shard in free:
-            # Up to the target; past it only a shard nobody took over a whole tick (members
-            # briefly disagree on how many are live), and never while over the target.
-            orphan = shard in self._free_before and room >= 0
-            if room <= 0 and not orphan:
+            # A shard is taken once it has been free on two ticks in a row, so daemons coming
+            # back from a store outage lock their own shards again before others take them.
+            # Up to the target; one past it only a shard free for longer still (members
+            # briefly disagree on how many are live).
+            if not (
+                shard in self._free_before and room > 0 or shard in self._free_long and room == 0
+            ):
                 continue
             got = conn.execute(
                 "SELECT pg_try_advisory_lock(%s, %s)", (SHARD_LOCK_CLASS, shard)
@@ -389,6 +426,7 @@ class Fleet:
             if got and got[0]:
                 gained.add(shard)
                 room -= 1
+        self._free_long = self._free_before & set(free) - gained
         self._free_before = set(free) - gained
         with self._mutex:
             self.held = (self.held - lost) | gained

@@ -13,7 +13,9 @@ from lagwatch.fleet import SHARDS, shard_of, timings
 def test_a_collector_maps_to_the_same_shard_in_every_daemon() -> None:
     # crc32, not hash(): the same in every process whatever PYTHONHASHSEED says.
     assert shard_of("postgres:orders-db") == shard_of("postgres:orders-db")
-    assert shard_of("postgres:orders-db") == 3633168377 % SHARDS  # zlib.crc32(b"postgres:orders-db")
+    assert (
+        shard_of("postgres:orders-db") == 3633168377 % SHARDS
+    )  # zlib.crc32(b"postgres:orders-db")
     spread = Counter(shard_of(f"kafka:c{i}") for i in range(6400))
     assert len(spread) == SHARDS and max(spread.values()) < 2 * 100
 
