@@ -96,6 +96,9 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(self.notifiers))))
         self._next_due: float | None = None
         self._pruned_at = 0.0
+        # Asked right before each send: False once this daemon no longer leads (a fleet's
+        # stalled leader waking up mid-delivery sends nothing the new leader also sends).
+        self.may_send: Callable[[], bool] = lambda: True
 
     def deliver_due(self, now: float | None = None) -> list[Sample]:
         """Send every due notification once (digests where allowed); return health samples."""
@@ -164,6 +167,8 @@ class Dispatcher:
             return
         batch = due if notifier.merges and len(due) > 1 else due[:1]
         parts = tuple(Notification.from_json(r.body["notification"]) for r in batch)
+        if not self.may_send():
+            return
         result = notifier.send(Digest(parts) if len(parts) > 1 else parts[0])
         done = self.clock()
         health.next_allowed_at = done + notifier.min_interval

@@ -31,11 +31,18 @@ class AlertService:
         dispatcher: Dispatcher,
         submit: Callable[[Sequence[Sample]], None],
         evaluate_every: float = 15.0,
+        lock: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.dispatcher = dispatcher
         self.submit = submit
         self.evaluate_every = evaluate_every
+        # Who may run the engine: by default the store's alerts lock, tried every LOCK_RETRY
+        # and then held for good; a fleet passes its own check, asked every time (it can be
+        # lost: a stalled daemon's lease runs out and another takes over).
+        self._leading = threading.Lock()
+        self.lock: Callable[[], bool] | None = None
+        self.follow(lock)
         self.active = False
         self._stop = threading.Event()
         self._evaluate = threading.Event()
@@ -43,6 +50,12 @@ class AlertService:
         self._threads: list[threading.Thread] = []
         self._lock_tried_at = -LOCK_RETRY
         self.evaluations = 0
+
+    def follow(self, lock: Callable[[], bool] | None) -> None:
+        """Run the engine only while ``lock()`` says so, checked before every send too."""
+        self.lock = lock
+        if lock is not None:
+            self.dispatcher.may_send = lock
 
     def wake(self, *_: object) -> None:
         """Ask for an evaluation now (the runner's after-cycle hook)."""
@@ -66,6 +79,8 @@ class AlertService:
         self.dispatcher.close()
 
     def _hold_lock(self, now: float) -> bool:
+        if self.lock is not None:
+            return self._follow_lock(self.lock())
         if self.active:
             return True
         if now - self._lock_tried_at < LOCK_RETRY:
@@ -78,6 +93,26 @@ class AlertService:
             self._deliver.set()
         else:
             log.info("another lagwatch daemon runs the alert engine on this store; standing by")
+        return self.active
+
+    def _follow_lock(self, held: bool) -> bool:
+        with self._leading:  # the two loops both ask; load the engine once
+            return self._follow(held)
+
+    def _follow(self, held: bool) -> bool:
+        if held and not self.active:
+            log.info("this daemon runs the alert engine")
+            # State and outbox come from the store: whatever the last leader wrote.
+            try:
+                self.engine.load()
+            except Exception as exc:  # the store is down: try again on the next wake
+                log.warning("cannot load the alert engine's state yet: %s", exc)
+                return False
+            self.active = True
+            self._deliver.set()
+        elif not held and self.active:
+            self.active = False
+            log.warning("this daemon no longer holds the alert engine's lock; standing by")
         return self.active
 
     def _eval_loop(self) -> None:
@@ -107,6 +142,8 @@ class AlertService:
 
     def _deliver_loop(self) -> None:
         while not self._stop.is_set():
+            if self.lock is not None:
+                self._follow_lock(self.lock())
             if self.active:
                 try:
                     self.submit(self.dispatcher.deliver_due())

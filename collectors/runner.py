@@ -65,6 +65,8 @@ class Runner:
         self._write_lock = threading.Lock()
         self._stuck: dict[str, threading.Thread] = {}
         self.store_error: str | None = None
+        # Who ran it, as the note of the duration series (a fleet daemon's id); None alone.
+        self.ran_by: str | None = None
 
     # -- collecting ----------------------------------------------------------
 
@@ -94,7 +96,7 @@ class Runner:
             labels[ORIGIN_LABEL] = ",".join(origins)
         health = [
             Sample.of(UP, 1.0 if ok else 0.0, now, note=error, **labels),
-            Sample.of(DURATION, duration, now, **labels),
+            Sample.of(DURATION, duration, now, note=self.ran_by, **labels),
             Sample.of(SAMPLES, len(samples), now, **labels),
         ]
         self.submit(samples + health, records)

@@ -25,6 +25,7 @@ from lagwatch.build import build_all
 from lagwatch.collectors.base import Collector, CollectorContext
 from lagwatch.collectors.runner import Runner, RunResult
 from lagwatch.config import LagwatchConfig
+from lagwatch.fleet import Fleet, SoloFleet
 from lagwatch.logs import Redactor
 from lagwatch.metrics_http import serve_metrics
 from lagwatch.store import Store, StoreUnavailable, open_store
@@ -60,6 +61,12 @@ class Daemon:
         self._scheduler: BackgroundScheduler | None = None
         self._metrics: Any = None
         self._stopped = threading.Event()
+        # Alone (SQLite, `collect --once`) this daemon runs everything; `start` joins the
+        # fleet on a PostgreSQL store, which then decides what runs here.
+        self.fleet: Fleet | SoloFleet = SoloFleet()
+        self._by_name = {c.name: c for c in self.collectors}
+        self._stale: set[str] = set()  # run elsewhere since they last ran here: rebuild first
+        self._rebuild_lock = threading.Lock()
 
     # -- one pass --------------------------------------------------------------
 
@@ -87,14 +94,87 @@ class Daemon:
 
     # -- the daemon ------------------------------------------------------------
 
+    # -- the fleet -------------------------------------------------------------
+
+    def _join_fleet(self) -> None:
+        url = self.config.store.url.get_secret_value()
+        if not url.startswith("postgresql"):
+            return
+        self.fleet = Fleet(
+            url,
+            [c.name for c in self.collectors],
+            [c.interval for c in self.collectors],
+            want_alerts=self.alerts is not None,
+            on_gained=self._gained,
+            on_lost=self._lost,
+            on_leader=self.alerts.wake if self.alerts is not None else lambda: None,
+        )
+        self.runner.ran_by = self.fleet.daemon_id
+        if self.alerts is not None:
+            self.alerts.follow(self.fleet.lead_alerts)
+
+    def _names(self, shards: set[int]) -> list[str]:
+        assert isinstance(self.fleet, Fleet)
+        return [n for n, s in self.fleet.collectors.items() if s in shards]
+
+    def _gained(self, shards: set[int]) -> None:
+        """Run the collectors of newly held shards now rather than at their next tick."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        now = datetime.now().astimezone()
+        for name in self._names(shards):
+            try:
+                scheduler.modify_job(name, next_run_time=now)
+            except Exception:  # the job is gone: shutting down
+                log.debug("no job for %s", name)
+
+    def _lost(self, shards: set[int]) -> None:
+        """Their collectors run elsewhere now: rebuild them before they run here again."""
+        names = self._names(shards)
+        with self._rebuild_lock:
+            self._stale.update(names)
+        if names:
+            log.info("fleet: %d collectors now run elsewhere: %s", len(names), ", ".join(names))
+
+    def _collector(self, name: str) -> Collector:
+        """The collector to run: a fresh one if it ran in another daemon since it last ran here,
+        so it restores its state (Kafka windows, inactive timers) from the store again."""
+        with self._rebuild_lock:
+            if name not in self._stale:
+                return self._by_name[name]
+            self._stale.discard(name)
+        fresh = {c.name: c for c in build_all(self.config, self.context)}
+        old = self._by_name[name]
+        self._by_name[name] = fresh.pop(name)
+        for spare in [old, *fresh.values()]:
+            try:
+                spare.close()
+            except Exception:
+                log.exception("closing %s failed", spare.name)
+        return self._by_name[name]
+
+    def _run(self, name: str) -> None:
+        """One scheduled run: only where the fleet says this collector belongs, under a fresh lease."""
+        if not self.fleet.may_run(name):
+            return
+        self.runner.run(self._collector(name))
+
+    def _fleet_samples(self) -> None:
+        self.runner.submit(self.fleet.samples(time.time()))
+
+    # -- the daemon ------------------------------------------------------------
+
     def start(self) -> None:
-        """Start /metrics and one scheduled job per collector."""
+        """Start /metrics, join the fleet (PostgreSQL), and one scheduled job per collector."""
+        self._join_fleet()
         if self.config.daemon.metrics_listen:
             self._metrics = serve_metrics(
                 self.context.store or self.store, self.config.daemon.metrics_listen
             )
         if self.alerts is not None:
             self.alerts.start()
+        self.fleet.start()
         scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             executors={
@@ -104,23 +184,28 @@ class Daemon:
         now = datetime.now().astimezone()
         for collector in self.collectors:
             scheduler.add_job(
-                self.runner.run,
+                self._run,
                 IntervalTrigger(seconds=collector.interval, jitter=self.config.daemon.jitter),
-                args=[collector],
+                args=[collector.name],
                 id=collector.name,
                 name=collector.name,
                 next_run_time=now,
             )
         scheduler.add_job(self.runner.flush, IntervalTrigger(seconds=FLUSH_EVERY), id="flush")
+        if self.fleet.enabled:
+            scheduler.add_job(self._fleet_samples, IntervalTrigger(seconds=FLUSH_EVERY), id="fleet")
         scheduler.add_job(
             self._maintain,
             IntervalTrigger(seconds=self.config.store.maintain_every),
             id="maintain",
             next_run_time=now + timedelta(seconds=5),
         )
-        scheduler.start()
         self._scheduler = scheduler
-        log.info("lagwatch running %d collectors", len(self.collectors))
+        scheduler.start()
+        if self.fleet.enabled:
+            log.info("lagwatch fleet member: %d collectors in the config", len(self.collectors))
+        else:
+            log.info("lagwatch running %d collectors", len(self.collectors))
 
     def stop(self) -> None:
         """Stop the jobs, flush what is buffered, close sources and the store."""
@@ -129,6 +214,8 @@ class Daemon:
             self._scheduler = None
         if self.alerts is not None:
             self.alerts.stop()
+        # Leave the fleet after the last run here: the others take the shards at their next tick.
+        self.fleet.stop()
         deadline = time.monotonic() + FINAL_FLUSH_SECONDS
         while not self.runner.flush() and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -138,7 +225,7 @@ class Daemon:
             )
         if self._metrics is not None:
             self._metrics.shutdown()
-        for collector in self.collectors:
+        for collector in self._by_name.values():
             try:
                 collector.close()
             except Exception:

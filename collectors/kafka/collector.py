@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from confluent_kafka.admin import AdminClient
 
@@ -25,16 +26,25 @@ from lagwatch.store import Record, Sample, Store
 from lagwatch.store.contracts import origin
 
 TIMESTAMP_GROUP = "lagwatch-timestamps"
+# What the cluster has once, whichever part reads it: with `split`, part #0 alone writes them.
+CLUSTER_ONLY = frozenset({"lagwatch_kafka_groups", "lagwatch_kafka_brokers"})
 
 
 class KafkaCollector:
     """Watches the consumer groups of one Kafka cluster."""
 
     def __init__(
-        self, config: KafkaCluster, admin: AdminClient | None = None, store: Store | None = None
+        self,
+        config: KafkaCluster,
+        admin: AdminClient | None = None,
+        store: Store | None = None,
+        part: int = 0,
     ) -> None:
         self.config = config
-        self.name = f"kafka:{config.name}"
+        self.part = part
+        # Split over several collectors (`split: N`), each is `kafka:NAME#k` with its own state.
+        key = config.name if config.split == 1 else f"{config.name}#{part}"
+        self.name = f"kafka:{key}"
         self.origins: tuple[str, ...] = (origin("cluster", config.name),)
         self.interval = config.interval
         self.timeout = config.timeout
@@ -46,6 +56,7 @@ class KafkaCollector:
             [*config.groups.exclude, re.escape(TIMESTAMP_GROUP)],
             config.request_timeout,
             concurrency=config.concurrency,
+            part=(part, config.split),
         )
         self.history = EndOffsetHistory(config.time_lag.history)
         self.timestamps = RecordTimestamps({**settings, "group.id": TIMESTAMP_GROUP})
@@ -53,7 +64,7 @@ class KafkaCollector:
             config.name, config.window, config.thresholds.rules(), config.empty_group_expiry
         )
         # Without a store (lagwatch check, tests) there is nowhere to keep state: no records.
-        self.state = StateKeeper(config.name, config.window, store) if store else None
+        self.state = StateKeeper(key, config.window, store) if store else None
         self.record_retention = {NAMESPACE: retention(config.window)} if store else {}
 
     def collect(self) -> Iterable[Sample | Record]:
@@ -76,7 +87,20 @@ class KafkaCollector:
         samples += self.evaluator.samples(view, exact, self.history.estimate)
         if self.state is not None:
             samples += self.state.records(self.evaluator.groups, self.history, view.taken_at)
+        if self.config.split > 1:
+            samples = self._one_part(samples)
         return samples
+
+    def _one_part(self, samples: list[Sample | Record]) -> list[Sample | Record]:
+        """Part #0 writes the cluster's own series (the group count for every part); others don't."""
+        if self.part != 0:
+            return [s for s in samples if not (isinstance(s, Sample) and s.name in CLUSTER_ONLY)]
+        return [
+            replace(s, value=float(self.reader.listed))
+            if isinstance(s, Sample) and s.name == "lagwatch_kafka_groups"
+            else s
+            for s in samples
+        ]
 
     def _exact(self, view: ClusterView) -> tuple[dict[tuple[TP, int], Found], str | None]:
         """Return record timestamps at the start offset of every lagging partition (best effort)."""
@@ -108,4 +132,4 @@ class KafkaCollector:
 
 
 def build(config: KafkaCluster, context: CollectorContext) -> list[KafkaCollector]:
-    return [KafkaCollector(config, store=context.store)]
+    return [KafkaCollector(config, store=context.store, part=k) for k in range(config.split)]

@@ -95,6 +95,12 @@ class KafkaCluster(BaseModel):
     concurrency: int = Field(
         32, ge=1, le=1000, description="committed-offset requests in flight at once"
     )
+    split: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="collectors the groups are split over by a hash of the group name",
+    )
     client: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="extra librdkafka settings (security.protocol, sasl.*, ssl.*)",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -81,6 +82,12 @@ class ClusterView:
     listing_errors: list[str]
 
 
+def in_part(group_id: str, part: tuple[int, int]) -> bool:
+    """True if the group belongs to part k of n: a stable hash of its name, modulo n."""
+    k, n = part
+    return n == 1 or zlib.crc32(group_id.encode()) % n == k
+
+
 def error_text(exc: BaseException) -> str:
     """Return a one-line description of a Kafka (or other) error."""
     if isinstance(exc, KafkaException) and exc.args:
@@ -125,8 +132,12 @@ class OffsetReader:
         concurrency: int = 32,
         describe_chunk: int = 50,
         topic_config_ttl: float = 600.0,
+        part: tuple[int, int] = (0, 1),
     ) -> None:
         self.admin = admin
+        # (k, n): only the groups whose name hashes to k of n (a cluster split over n collectors).
+        self.part = part
+        self.listed = 0  # groups of the last listing the filters match, in every part
         self.include = [re.compile(p) for p in include]
         self.exclude = [re.compile(p) for p in exclude]
         self.request_timeout = request_timeout
@@ -137,6 +148,9 @@ class OffsetReader:
         self._known: set[str] = set()
 
     def wanted(self, group_id: str) -> bool:
+        return self.matches(group_id) and in_part(group_id, self.part)
+
+    def matches(self, group_id: str) -> bool:
         return any(p.fullmatch(group_id) for p in self.include) and not any(
             p.fullmatch(group_id) for p in self.exclude
         )
@@ -151,6 +165,7 @@ class OffsetReader:
             raise SourceUnreachable(f"cannot list consumer groups: {error_text(exc)}") from None
         taken_at = time.time()
         groups: dict[str, GroupView] = {}
+        self.listed = sum(1 for listed in listing.valid if self.matches(listed.group_id))
         for listed in listing.valid:
             if self.wanted(listed.group_id):
                 state = GROUP_STATES.get(listed.state, 0)

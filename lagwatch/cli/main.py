@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lagwatch import __version__
-from lagwatch.cli import alerts, probe, registry, report
+from lagwatch.cli import alerts, fleet, probe, registry, report
 from lagwatch.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lagwatch.demo.run import add_arguments
 
     add_arguments(p)
-    for module in (probe, report, alerts, registry):
+    for module in (probe, report, alerts, registry, fleet):
         module.register(sub)
     return parser
 
