@@ -28,7 +28,7 @@ PAGES = (
     PageSpec("Pipelines", "views/pipeline.py", "Pipeline", ":material/route:", "pipeline"),
     PageSpec("Hops", "views/postgres.py", "PostgreSQL", ":material/database:", "postgres"),
     PageSpec("Hops", "views/mysql.py", "MySQL / MariaDB", ":material/storage:", "mysql"),
-    PageSpec("Hops", "views/connect.py", "Kafka Connect", ":material/cable:", "connect"),
+    PageSpec("Hops", "views/connect.py", "Connect", ":material/cable:", "connect"),
     PageSpec("Hops", "views/kafka.py", "Kafka", ":material/forum:", "kafka"),
     PageSpec("Hops", "views/outbox.py", "Outbox", ":material/outbox:", "outbox"),
     PageSpec("Events", "views/catalog.py", "Catalog", ":material/menu_book:", "catalog"),

@@ -167,6 +167,8 @@ class Daemon:
 
     def start(self) -> None:
         """Start /metrics, join the fleet (PostgreSQL), and one scheduled job per collector."""
+        # The collectors list is the one to run (an embedding program may add to it).
+        self._by_name = {c.name: c for c in self.collectors}
         self._join_fleet()
         if self.config.daemon.metrics_listen:
             self._metrics = serve_metrics(

@@ -210,5 +210,5 @@ def body() -> None:
         drill_down(str(cluster), picked, window)
 
 
-st.title("Kafka Connect")
+st.title("Connect")
 ui.live(body)
