@@ -50,11 +50,16 @@ class KafkaCollector:
         self.history = EndOffsetHistory(config.time_lag.history)
         self.timestamps = RecordTimestamps({**settings, "group.id": TIMESTAMP_GROUP})
         self.evaluator = GroupEvaluator(
-            config.name, config.window, config.thresholds.rules(), config.empty_group_expiry
+            config.name,
+            config.trend_window,
+            config.thresholds.rules(),
+            config.empty_group_expiry,
+            config.cadence(),
+            config.interval,
         )
         # Without a store (lagwatch check, tests) there is nowhere to keep state: no records.
-        self.state = StateKeeper(config.name, config.window, store) if store else None
-        self.record_retention = {NAMESPACE: retention(config.window)} if store else {}
+        self.state = StateKeeper(config.name, config.trend_window, store) if store else None
+        self.record_retention = {NAMESPACE: retention(config.trend_window)} if store else {}
 
     def collect(self) -> Iterable[Sample | Record]:
         try:
