@@ -27,6 +27,39 @@ from lagwatch.store.contracts import origin
 TIMESTAMP_GROUP = "lagwatch-timestamps"
 
 
+class ClusterJudge:
+    """What a cycle does with what it read: log-end history, verdicts, samples and state records.
+
+    The collector feeds it each cycle's ClusterView and record timestamps; the
+    replay tests feed it recorded ones, so both run the same code.
+    """
+
+    def __init__(self, config: KafkaCluster, store: Store | None = None) -> None:
+        self.history = EndOffsetHistory(config.time_lag.history)
+        self.evaluator = GroupEvaluator(
+            config.name,
+            config.trend_window,
+            config.thresholds.rules(),
+            config.empty_group_expiry,
+            config.cadence(),
+            config.interval,
+        )
+        # Without a store (lagwatch check, tests) there is nowhere to keep state: no records.
+        self.state = StateKeeper(config.name, config.trend_window, store) if store else None
+
+    def judge(self, view: ClusterView, exact: dict[tuple[TP, int], Found]) -> list[Sample | Record]:
+        if self.state is not None:
+            self.state.restore(self.evaluator.groups, self.history, view.taken_at)
+        for tp, end in view.log_end.items():
+            self.history.observe(tp, end, view.taken_at)
+        self.history.forget(set(view.log_end) | set(view.offset_errors))
+        out: list[Sample | Record] = []
+        out += self.evaluator.samples(view, exact, self.history.estimate)
+        if self.state is not None:
+            out += self.state.records(self.evaluator.groups, self.history, view.taken_at)
+        return out
+
+
 class KafkaCollector:
     """Watches the consumer groups of one Kafka cluster."""
 
@@ -47,18 +80,9 @@ class KafkaCollector:
             config.request_timeout,
             concurrency=config.concurrency,
         )
-        self.history = EndOffsetHistory(config.time_lag.history)
         self.timestamps = RecordTimestamps({**settings, "group.id": TIMESTAMP_GROUP})
-        self.evaluator = GroupEvaluator(
-            config.name,
-            config.trend_window,
-            config.thresholds.rules(),
-            config.empty_group_expiry,
-            config.cadence(),
-            config.interval,
-        )
-        # Without a store (lagwatch check, tests) there is nowhere to keep state: no records.
-        self.state = StateKeeper(config.name, config.trend_window, store) if store else None
+        self.judge = ClusterJudge(config, store)
+        self.history, self.evaluator = self.judge.history, self.judge.evaluator
         self.record_retention = {NAMESPACE: retention(config.trend_window)} if store else {}
 
     def collect(self) -> Iterable[Sample | Record]:
@@ -69,19 +93,10 @@ class KafkaCollector:
                 f"kafka {self.config.name}: {exc}; check bootstrap ({self.config.bootstrap}) "
                 "and that the brokers are up"
             ) from None
-        if self.state is not None:
-            self.state.restore(self.evaluator.groups, self.history, view.taken_at)
-        for tp, end in view.log_end.items():
-            self.history.observe(tp, end, view.taken_at)
-        self.history.forget(set(view.log_end) | set(view.offset_errors))
         exact, problem = self._exact(view)
         if problem:
             view.listing_errors.append(problem)
-        samples: list[Sample | Record] = []
-        samples += self.evaluator.samples(view, exact, self.history.estimate)
-        if self.state is not None:
-            samples += self.state.records(self.evaluator.groups, self.history, view.taken_at)
-        return samples
+        return self.judge.judge(view, exact)
 
     def _exact(self, view: ClusterView) -> tuple[dict[tuple[TP, int], Found], str | None]:
         """Return record timestamps at the start offset of every lagging partition (best effort)."""

@@ -334,12 +334,15 @@ def rule_stall(f: PartitionFacts) -> Verdict | None:
 def rule_no_members(f: PartitionFacts) -> Verdict | None:
     """STOP: the group has had no members for two cycles while messages wait and more arrive.
 
-    Nobody can be consuming, so the cadence is not waited for. Not for a group
-    seen coming back after having no members (a consumer that runs now and
-    then): for it an empty group is normal, and the cadence decides.
+    Nobody can be consuming, so the cadence is not waited for. Only for a
+    partition lagwatch has seen being consumed (its cadence is learnt), and not
+    for a group seen coming back after having no members (a consumer that runs
+    now and then): for those an empty group may be normal, and the cadence decides.
     """
     g = f.group
     if f.cadence is None or not g.has_no_members or g.intermittent or not f.still:
+        return None
+    if f.cadence.usual_gap(f.gaps) is None:
         return None
     if g.empty_since is None or g.empty_since >= f.now or not f.arriving:
         return None
