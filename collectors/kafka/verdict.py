@@ -211,6 +211,11 @@ def _wait_text(count: int) -> str:
     return messages_text(count) + (" waits" if count == 1 else " wait")
 
 
+def _waited_text(count: int, seconds: float) -> str:
+    verb = " has" if count == 1 else " have"
+    return f"{messages_text(count)}{verb} waited {format_duration(seconds)}"
+
+
 # -- the rules -------------------------------------------------------------------
 
 
@@ -253,8 +258,10 @@ def _cadence_text(f: PartitionFacts, limit: float) -> str:
     assert f.cadence is not None
     usual = f.cadence.usual_gap(f.gaps)
     if usual is None:
-        return f"its commit cadence is not learnt yet, limit {format_duration(limit)}"
-    return f"it usually commits within {format_duration(usual)}, limit {format_duration(limit)}"
+        return f"its commit cadence is not learnt yet: limit {format_duration(limit)}"
+    return (
+        f"its commit usually moves within {format_duration(usual)}: limit {format_duration(limit)}"
+    )
 
 
 def _over_cadence(f: PartitionFacts) -> tuple[float, float] | None:
@@ -279,8 +286,8 @@ def rule_stop(f: PartitionFacts) -> Verdict | None:
         return Verdict(
             Status.STOP,
             "stop",
-            f"no commit for {format_duration(waited)} while {_wait_text(waiting)} and no "
-            f"consumer is assigned ({_cadence_text(f, limit)})",
+            f"no consumer is assigned and nothing was committed while "
+            f"{_waited_text(waiting, waited)} ({_cadence_text(f, limit)})",
         )
     if _stuck_for(f) is None:
         return None
@@ -318,8 +325,8 @@ def rule_stall(f: PartitionFacts) -> Verdict | None:
         return Verdict(
             Status.STALL,
             "stall",
-            f"a consumer is assigned but has not committed for {format_duration(waited)} "
-            f"while {_wait_text(waiting)} ({_cadence_text(f, limit)})",
+            f"a consumer is assigned but nothing was committed while "
+            f"{_waited_text(waiting, waited)} ({_cadence_text(f, limit)})",
         )
     if _stuck_for(f) is None:
         return None
@@ -354,8 +361,8 @@ def rule_no_members(f: PartitionFacts) -> Verdict | None:
         Status.STOP,
         "no-members",
         f"the group has no members ({state} for {format_duration(f.now - g.empty_since)}) "
-        f"while {_wait_text(f.messages_waiting or 0)} and more arrive; "
-        f"no commit for {format_duration(waited)}",
+        f"while {_wait_text(f.messages_waiting or 0)} and more arrive; nothing was committed "
+        f"in the {format_duration(waited)} they have waited",
     )
 
 
@@ -374,8 +381,8 @@ def rule_rebalance_too_long(f: PartitionFacts) -> Verdict | None:
         Status.STALL,
         "rebalance",
         f"the group has been rebalancing for {format_duration(rebalancing)} "
-        f"(limit {format_duration(limit)}) while {_wait_text(f.messages_waiting or 0)}; "
-        f"no commit for {format_duration(waited)}",
+        f"(limit {format_duration(limit)}) and nothing was committed while "
+        f"{_waited_text(f.messages_waiting or 0, waited)}",
     )
 
 
@@ -389,18 +396,17 @@ def rule_still_stuck(f: PartitionFacts) -> Verdict | None:
     """
     if f.previous is None or f.previous.status not in STUCK or not f.still:
         return None
-    waited, waiting = _still_for(f), _wait_text(f.messages_waiting or 0)
+    waited = _waited_text(f.messages_waiting or 0, _still_for(f))
     if f.assigned:
-        status = Status.STALL
-        text = f"a consumer is assigned but has not committed for {format_duration(waited)}"
+        status, who = Status.STALL, "a consumer is assigned but"
     else:
-        status = Status.STOP
-        text = f"no commit for {format_duration(waited)} and no consumer is assigned"
+        status, who = Status.STOP, "no consumer is assigned and"
     return Verdict(
         status,
         f.previous.rule,
-        f"{text} while {waiting} (still {STATUS_NAMES[f.previous.status]}: "
-        "the commit has not moved since)",
+        f"{who} nothing was committed while {waited} (judged "
+        f"{STATUS_NAMES[f.previous.status]} by the {f.previous.rule} rule; the commit has not "
+        "moved since)",
     )
 
 
@@ -513,7 +519,7 @@ def _ok(f: PartitionFacts) -> Verdict:
             return Verdict(
                 Status.OK,
                 "ok",
-                f"{_wait_text(waiting)}, no commit for {format_duration(_still_for(f))} "
+                f"{_waited_text(waiting, _still_for(f))} on an unmoved commit "
                 f"({_cadence_text(f, limit)})",
             )
         return Verdict(Status.OK, "ok", f"{_wait_text(waiting)} and the consumer is keeping up")
