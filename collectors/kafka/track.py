@@ -178,5 +178,10 @@ class GroupTrack:
     def facts(self, group: GroupView, now: float) -> GroupFacts:
         intermittent = self.came_back_at is not None and now - self.came_back_at < INTERMITTENT_FOR
         return GroupFacts(
-            group.state, group.members, self.empty_since, self.rebalancing_since, intermittent
+            group.state,
+            group.members,
+            self.empty_since,
+            self.rebalancing_since,
+            intermittent,
+            described=group.members is not None,
         )

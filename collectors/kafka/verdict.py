@@ -73,10 +73,15 @@ class GroupFacts:
     empty_since: float | None = None  # first cycle of the current run without members
     rebalancing_since: float | None = None  # first cycle of the current rebalance
     intermittent: bool = False  # seen coming back after having no members: empty is normal for it
+    described: bool = True  # False when the describe failed: who holds what is unknown
 
     @property
     def has_no_members(self) -> bool:
         return self.state in NO_MEMBERS or self.members == 0
+
+    @property
+    def assignment_known(self) -> bool:
+        return self.described or self.has_no_members
 
 
 NO_GROUP = GroupFacts()
@@ -275,7 +280,7 @@ def _over_cadence(f: PartitionFacts) -> tuple[float, float] | None:
 
 def rule_stop(f: PartitionFacts) -> Verdict | None:
     """STOP: messages wait, the commit has not moved for too long and no consumer owns the partition."""
-    if f.assigned or f.committed is None:
+    if f.assigned or f.committed is None or not f.group.assignment_known:
         return None
     waiting = f.messages_waiting or 0
     if f.cadence is not None:
@@ -391,16 +396,18 @@ def rule_still_stuck(f: PartitionFacts) -> Verdict | None:
 
     A stuck partition stays stuck until its commit moves or nothing waits,
     whatever else a cycle shows (the producer pausing, the group's members
-    coming and going, a cycle that could not judge it): so one cycle cannot
-    resolve and re-raise its alert.
+    coming and going, a cycle that could not describe the group): so one cycle
+    cannot resolve and re-raise its alert. It changes only from STALL to STOP,
+    when the consumer that held it is gone; a STOP stays a STOP even if a
+    consumer that does not commit either joins.
     """
     if f.previous is None or f.previous.status not in STUCK or not f.still:
         return None
+    if not f.group.assignment_known:
+        return f.previous  # not described this cycle: keep what was judged
     waited = _waited_text(f.messages_waiting or 0, _still_for(f))
-    if f.assigned:
-        status, who = Status.STALL, "a consumer is assigned but"
-    else:
-        status, who = Status.STOP, "no consumer is assigned and"
+    status = Status.STALL if f.previous.status == Status.STALL and f.assigned else Status.STOP
+    who = "a consumer is assigned but" if f.assigned else "no consumer is assigned and"
     return Verdict(
         status,
         f.previous.rule,
@@ -499,7 +506,6 @@ RULES: tuple[Rule, ...] = (
     rule_rebalance_too_long,
     rule_no_members,
     rule_stop,
-    rule_still_stuck,
     rule_deleted_unread,
     rule_threshold_err,
     rule_falling_behind,
@@ -534,12 +540,21 @@ def _ok(f: PartitionFacts) -> Verdict:
 
 
 def evaluate_partition(f: PartitionFacts, rules: Sequence[Rule] = RULES) -> Verdict:
-    """Return the worst verdict any rule gives, or OK with a short reason."""
+    """Return the worst verdict any rule gives, or OK with a short reason.
+
+    A partition judged stuck before keeps that (``rule_still_stuck``) unless a
+    worse status comes: the evidence rules may say more, never less.
+    """
     worst: Verdict | None = None
     for rule in rules:
         verdict = rule(f)
         if verdict is not None and (worst is None or verdict.status > worst.status):
             worst = verdict
+    held = rule_still_stuck(f)
+    if held is not None and (worst is None or worst.status <= Status.STALL):
+        if worst is not None and worst.status == held.status:
+            return worst  # the same status from fresh evidence says it better
+        return held
     return worst if worst is not None else _ok(f)
 
 
