@@ -78,7 +78,9 @@ def duration(seconds: float) -> str:
 def number(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    return repr(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
+    if value == int(value) and abs(value) < 1e15:
+        return repr(int(value))
+    return f"{value:.12g}"  # 14.4 × 0.001 is 0.0144, not 0.014399999999998414
 
 
 def _quote(value: str) -> str:
@@ -176,12 +178,12 @@ def burn_rules(
         scoped = rule.model_copy(
             update={"burn_rate": c.model_copy(update={"threshold": threshold})}
         )
-        budget = 1 - objective / 100
+        budget = number(1 - objective / 100)
         for pair in c.windows:
-            limit = number(pair.factor * budget)
+            # The value is the long window's burn rate, as lagwatch's is.
             expr = (
-                f"{_ratio(scoped, pair.long, extra)} > {limit} and "
-                f"{_ratio(scoped, pair.short, extra)} > {limit}"
+                f"{_ratio(scoped, pair.long, extra)} / {budget} > {number(pair.factor)} and "
+                f"{_ratio(scoped, pair.short, extra)} / {budget} > {number(pair.factor)}"
             )
             labels = {"slo_window": duration(pair.long), "severity": pair.severity}
             out.append((expr, labels, pair))
@@ -191,11 +193,19 @@ def burn_rules(
 # -- annotations --------------------------------------------------------------------------
 
 
-def go_template(text: str, rule: RuleConfig, dashboard: str, runbooks: str) -> str:
-    """Return a lagwatch annotation as a Prometheus (Go) template; $note has no equivalent."""
+def go_template(
+    text: str, rule: RuleConfig, dashboard: str, runbooks: str, own: dict[str, str] | None = None
+) -> str:
+    """Return a lagwatch annotation as a Prometheus (Go) template; $note has no equivalent.
+
+    ``own`` are the labels the exported rule sets itself: Prometheus' ``$labels``
+    holds only the expression's, so those are written in.
+    """
 
     def sub(match: re.Match[str]) -> str:
         name, key, flt = match.groups()
+        if name == "labels" and own and key in own:
+            return FILTERS[flt](own[key]) if flt else own[key]
         if name == "labels":
             inner = f"$labels.{key}"
         elif name == "value":
@@ -226,11 +236,13 @@ def _threshold_of(rule: RuleConfig) -> float | None:
     return None
 
 
-def annotations_of(rule: RuleConfig, dashboard: str, runbooks: str) -> dict[str, str]:
+def annotations_of(
+    rule: RuleConfig, dashboard: str, runbooks: str, own: dict[str, str] | None = None
+) -> dict[str, str]:
     out = {}
     for key, text in rule.annotations.items():
         # A $note at the start leaves its separator behind: "{{ $note }}. Alerts …".
-        value = re.sub(r"\s+", " ", go_template(text, rule, dashboard, runbooks)).strip()
+        value = re.sub(r"\s+", " ", go_template(text, rule, dashboard, runbooks, own)).strip()
         value = value.lstrip(".;: ").strip()
         if not value or (key.endswith("_url") and not value.startswith(("http://", "https://"))):
             continue
@@ -266,13 +278,15 @@ def _alerts(
     if rule.keep_firing_for:
         base["keep_firing_for"] = duration(rule.keep_firing_for)
     labels = {**rule.labels, "severity": rule.severity}
-    notes = annotations_of(rule, dashboard, runbooks)
+    notes = annotations_of(rule, dashboard, runbooks, labels)
     if rule.burn_rate is not None:
-        return [
-            {"alert": rule.name, "expr": expr, **base, "labels": {**labels, **extra},
-             **({"annotations": notes} if notes else {})}
-            for expr, extra, _ in burn_rules(rule, links)
-        ]  # fmt: skip
+        out = []
+        for expr, extra, _ in burn_rules(rule, links):
+            own = {**labels, **extra}
+            told = annotations_of(rule, dashboard, runbooks, own)
+            out.append({"alert": rule.name, "expr": expr, **base, "labels": own,
+                        **({"annotations": told} if told else {})})  # fmt: skip
+        return out
     if rule.expr is not None:
         expr = threshold_expr(rule.expr)
     elif rule.absent is not None:
