@@ -46,8 +46,18 @@ class Cadence:
     rebalance_limit: float = 60.0
 
     def usual_gap(self, gaps: Sequence[float]) -> float | None:
-        """Return the partition's usual commit gap as lagwatch sees it, or None until learnt."""
-        return max(gaps) if len(gaps) >= LEARN_GAPS else None
+        """Return the partition's usual commit gap as lagwatch sees it, or None until learnt.
+
+        The longest recent gap, rounded to whole intervals: a gap is seen on the
+        cycles' grid, and the daemon's jitter (or a late cycle) makes one that
+        moved at every cycle look a little longer than an interval.
+        """
+        if len(gaps) < LEARN_GAPS:
+            return None
+        longest = max(gaps)
+        if not self.interval:
+            return longest
+        return max(1, round(longest / self.interval)) * self.interval
 
     def limit(self, gaps: Sequence[float]) -> float:
         """Return how long messages may wait on an unmoved commit before it is judged stuck.
