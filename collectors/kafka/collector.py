@@ -30,6 +30,41 @@ TIMESTAMP_GROUP = "lagwatch-timestamps"
 CLUSTER_ONLY = frozenset({"lagwatch_kafka_groups", "lagwatch_kafka_brokers"})
 
 
+class ClusterJudge:
+    """What a cycle does with what it read: log-end history, verdicts, samples and state records.
+
+    The collector feeds it each cycle's ClusterView and record timestamps; the
+    replay tests feed it recorded ones, so both run the same code.
+    """
+
+    def __init__(
+        self, config: KafkaCluster, store: Store | None = None, key: str | None = None
+    ) -> None:
+        self.history = EndOffsetHistory(config.time_lag.history)
+        self.evaluator = GroupEvaluator(
+            config.name,
+            config.trend_window,
+            config.thresholds.rules(),
+            config.empty_group_expiry,
+            config.cadence(),
+            config.interval,
+        )
+        # Without a store (lagwatch check, tests) there is nowhere to keep state: no records.
+        self.state = StateKeeper(key or config.name, config.trend_window, store) if store else None
+
+    def judge(self, view: ClusterView, exact: dict[tuple[TP, int], Found]) -> list[Sample | Record]:
+        if self.state is not None:
+            self.state.restore(self.evaluator.groups, self.history, view.taken_at)
+        for tp, end in view.log_end.items():
+            self.history.observe(tp, end, view.taken_at)
+        self.history.forget(set(view.log_end) | set(view.offset_errors))
+        out: list[Sample | Record] = []
+        out += self.evaluator.samples(view, exact, self.history.estimate)
+        if self.state is not None:
+            out += self.state.records(self.evaluator.groups, self.history, view.taken_at)
+        return out
+
+
 class KafkaCollector:
     """Watches the consumer groups of one Kafka cluster."""
 
@@ -58,14 +93,10 @@ class KafkaCollector:
             concurrency=config.concurrency,
             part=(part, config.split),
         )
-        self.history = EndOffsetHistory(config.time_lag.history)
         self.timestamps = RecordTimestamps({**settings, "group.id": TIMESTAMP_GROUP})
-        self.evaluator = GroupEvaluator(
-            config.name, config.window, config.thresholds.rules(), config.empty_group_expiry
-        )
-        # Without a store (lagwatch check, tests) there is nowhere to keep state: no records.
-        self.state = StateKeeper(key, config.window, store) if store else None
-        self.record_retention = {NAMESPACE: retention(config.window)} if store else {}
+        self.judge = ClusterJudge(config, store, key)
+        self.history, self.evaluator = self.judge.history, self.judge.evaluator
+        self.record_retention = {NAMESPACE: retention(config.trend_window)} if store else {}
 
     def collect(self) -> Iterable[Sample | Record]:
         try:
@@ -75,18 +106,10 @@ class KafkaCollector:
                 f"kafka {self.config.name}: {exc}; check bootstrap ({self.config.bootstrap}) "
                 "and that the brokers are up"
             ) from None
-        if self.state is not None:
-            self.state.restore(self.evaluator.groups, self.history, view.taken_at)
-        for tp, end in view.log_end.items():
-            self.history.observe(tp, end, view.taken_at)
-        self.history.forget(set(view.log_end) | set(view.offset_errors))
         exact, problem = self._exact(view)
         if problem:
             view.listing_errors.append(problem)
-        samples: list[Sample | Record] = []
-        samples += self.evaluator.samples(view, exact, self.history.estimate)
-        if self.state is not None:
-            samples += self.state.records(self.evaluator.groups, self.history, view.taken_at)
+        samples = self.judge.judge(view, exact)
         if self.config.split > 1:
             samples = self._one_part(samples)
         return samples

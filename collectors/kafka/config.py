@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from lagwatch.collectors.kafka.verdict import Thresholds
+from lagwatch.collectors.kafka.verdict import TREND_WINDOW, Cadence, Thresholds
 from lagwatch.store.types import Duration
 
 
@@ -75,6 +75,36 @@ class TimeLagConfig(BaseModel):
     )
 
 
+class VerdictConfig(BaseModel):
+    """How STOP and STALL are judged from what the group shows, when no fixed ``window`` is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gap_factor: float = Field(
+        3.0, ge=1.5, description="judge after this many of the partition's usual commit gaps"
+    )
+    min_wait: Duration = Field(8.0, description="never judge a wait shorter than this")
+    unlearned_wait: Duration = Field(
+        600.0, description="the wait that judges until the partition's commit gaps are learnt"
+    )
+    empty_wait: Duration = Field(
+        5.0, description="a group with no members: STOP once messages waited this long"
+    )
+    rebalance_limit: Duration = Field(
+        60.0, description="a rebalance longer than this while messages wait: STALL"
+    )
+
+    def cadence(self, interval: float) -> Cadence:
+        return Cadence(
+            interval,
+            self.gap_factor,
+            self.min_wait,
+            self.unlearned_wait,
+            self.empty_wait,
+            self.rebalance_limit,
+        )
+
+
 class KafkaCluster(BaseModel):
     """`kafka: - name: …`: one Kafka cluster and the groups to watch on it."""
 
@@ -86,7 +116,12 @@ class KafkaCluster(BaseModel):
     timeout: Duration = 20.0
     request_timeout: Duration = Field(5.0, description="timeout of each admin request")
     groups: GroupFilter = GroupFilter()
-    window: Duration = Field(600.0, description="time window the verdict rules look at")
+    window: Duration | None = Field(
+        None,
+        description="a fixed window: STOP/STALL only after a whole window without a commit "
+        "(unset: judged from the group's commit cadence and membership)",
+    )
+    verdict: VerdictConfig = VerdictConfig()
     thresholds: LagThresholds = LagThresholds()
     empty_group_expiry: Duration = Field(
         604800.0, description="stop reporting an empty group this long after its last commit"
@@ -116,9 +151,18 @@ class KafkaCluster(BaseModel):
                 f"timeout ({self.timeout:g}s) must exceed two request timeouts plus the timestamp "
                 f"lookup time ({needed:g}s); raise timeout or lower request_timeout/time_lag.lookup_timeout"
             )
-        if self.window < self.interval:
+        if self.window is not None and self.window < self.interval:
             raise ValueError("window must be at least one interval; raise window or lower interval")
         return self
+
+    @property
+    def trend_window(self) -> float:
+        """The window the trend rules (falling behind, rewind) look at, and the state keeps."""
+        return self.window if self.window is not None else max(TREND_WINDOW, self.interval)
+
+    def cadence(self) -> Cadence | None:
+        """The evidence rules' settings, or None when a fixed ``window`` decides."""
+        return None if self.window is not None else self.verdict.cadence(self.interval)
 
     def client_settings(self) -> dict[str, Any]:
         """Return the librdkafka settings shared by the admin client and the timestamp consumer."""

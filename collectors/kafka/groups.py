@@ -20,18 +20,26 @@ from lagwatch.collectors.kafka.samples import (
 from lagwatch.collectors.kafka.timelag import Found, LagMethod, NoRecord, TimeLag
 from lagwatch.collectors.kafka.track import GroupTrack, PartitionTrack
 from lagwatch.collectors.kafka.verdict import (
+    Cadence,
+    GroupFacts,
     PartitionFacts,
+    Status,
     Thresholds,
     Verdict,
     evaluate_group,
     evaluate_partition,
     messages_text,
+    rule_rebalance_too_long,
 )
 from lagwatch.store import Sample
 
 Estimate = Callable[[TP, int, float], TimeLag]
 
 HELD = " (held while the group rebalances)"
+UNKNOWN_HELD = " (held: its offsets could not be read this cycle)"
+# A group missing from the listing is remembered this long, so a cycle that misses it
+# (a coordinator moving, a broker not answering) does not restart its clocks.
+MISSING_KEEP = 3600.0
 
 
 def start_offset(committed: int | None, earliest: int) -> int | None:
@@ -43,12 +51,24 @@ class GroupEvaluator:
     """Turns each cycle's ClusterView into samples, remembering what the verdicts need."""
 
     def __init__(
-        self, cluster: str, window: float, thresholds: Thresholds, empty_group_expiry: float
+        self,
+        cluster: str,
+        window: float,
+        thresholds: Thresholds,
+        empty_group_expiry: float,
+        cadence: Cadence | None = None,
+        interval: float | None = None,
     ) -> None:
+        """``window`` is what the trend rules look at; with ``cadence`` None it is also the
+        fixed window STOP and STALL need, else the evidence rules decide those."""
         self.cluster = cluster
         self.window = window
         self.thresholds = thresholds
         self.empty_group_expiry = empty_group_expiry
+        self.cadence = cadence
+        self.interval = (
+            interval if interval is not None else cadence.interval if cadence is not None else 0.0
+        )
         self.groups: dict[str, GroupTrack] = {}
 
     def samples(
@@ -57,11 +77,19 @@ class GroupEvaluator:
         """Return every sample of one cycle: cluster, topics, partitions, groups."""
         now = view.taken_at
         for gone in [g for g in self.groups if g not in view.groups]:
-            del self.groups[gone]
+            seen = self.groups[gone].seen_at
+            if seen is None or now - seen > MISSING_KEEP:
+                del self.groups[gone]
         out: list[Sample] = []
         reported = 0
         for group in view.groups.values():
-            track = self.groups.setdefault(group.group_id, GroupTrack(now))
+            track = self.groups.get(group.group_id)
+            if track is None:
+                track = self.groups[group.group_id] = GroupTrack(now)
+            elif self.interval and track.seen_at and now - track.seen_at > 2.5 * self.interval:
+                # Back after cycles that did not list it: what its offsets prove goes on.
+                for ptrack in track.partitions.values():
+                    ptrack.resumed = True
             if track.expired(group, now, self.empty_group_expiry):
                 continue
             reported += 1
@@ -95,6 +123,7 @@ class GroupEvaluator:
             return
 
         held = group.state in REBALANCING
+        gfacts = track.facts(group, now)
         judged: dict[TP, Judgement] = {}
         unknown: dict[TP, str] = {}
         for tp in sorted(group.partitions()):
@@ -111,19 +140,45 @@ class GroupEvaluator:
                 # New, or saved before the log went back (topic recreated): observe afresh.
                 ptrack = track.partitions[tp] = PartitionTrack(now)
             time_lag, lag = self._time_lag(tp, committed, end, earliest, exact, estimate, now)
-            ptrack.observe(now, committed, end, bool(lag), self.window)
+            ptrack.observe(now, committed, end, bool(lag), self.window, self.interval)
+            facts = self._facts(ptrack, tp in group.assigned, earliest, lag, time_lag, now, gfacts)
             if not held or ptrack.verdict is None:
-                ptrack.verdict = self._judge(
-                    ptrack, tp in group.assigned, earliest, lag, time_lag, now
-                )
+                ptrack.verdict = evaluate_partition(facts)
+            else:
+                # Who holds what is in flux: keep the last verdict, unless the rebalance lasts too long.
+                too_long = rule_rebalance_too_long(facts)
+                if too_long is not None:
+                    ptrack.verdict = too_long
             judged[tp] = Judgement(lag, time_lag, ptrack.verdict)
             partition_series(out, plabels, committed, earliest, judged[tp], now)
-        for tp in [tp for tp in track.partitions if tp not in judged]:
+            if committed is not None:
+                out.append(
+                    Sample(
+                        "lagwatch_kafka_partition_last_commit_age_seconds",
+                        plabels,
+                        round(now - ptrack.committed_since, 3),
+                        now,
+                    )
+                )
+        # A partition the group no longer has is forgotten; one unknown this cycle is kept.
+        for tp in [tp for tp in track.partitions if tp not in judged and tp not in unknown]:
             del track.partitions[tp]
 
-        verdict = evaluate_group(
-            {tp: j.verdict for tp, j in judged.items()}, {tp: j.lag for tp, j in judged.items()}
-        )
+        verdicts = {tp: j.verdict for tp, j in judged.items()}
+        lags = {tp: j.lag for tp, j in judged.items()}
+        for tp in unknown:
+            kept = track.partitions.get(tp)
+            if kept is not None and kept.verdict is not None and kept.verdict.status != Status.OK:
+                # Not judged this cycle: its last verdict still counts for the group.
+                last = kept.verdict
+                verdicts[tp] = Verdict(last.status, last.rule, last.explanation + UNKNOWN_HELD)
+                lags[tp] = None
+        if not verdicts and unknown:
+            # Nothing known: no status rather than an OK that would resolve its alerts.
+            problems = [f"{t}[{p}]: {text}" for (t, p), text in sorted(unknown.items())]
+            out.append(Sample("lagwatch_kafka_group_unknown", labels, 1, now, "; ".join(problems)))
+            return
+        verdict = evaluate_group(verdicts, lags)
         if held:
             verdict = Verdict(verdict.status, verdict.rule, verdict.explanation + HELD)
         problems = list(group.errors) + [
@@ -156,7 +211,7 @@ class GroupEvaluator:
             return TimeLag(max(0.0, now - found), LagMethod.EXACT), lag
         return estimate(tp, start, now), lag
 
-    def _judge(
+    def _facts(
         self,
         ptrack: PartitionTrack,
         assigned: bool,
@@ -164,8 +219,9 @@ class GroupEvaluator:
         lag: int | None,
         time_lag: TimeLag,
         now: float,
-    ) -> Verdict:
-        facts = PartitionFacts(
+        group: GroupFacts,
+    ) -> PartitionFacts:
+        return PartitionFacts(
             now=now,
             window=self.window,
             history=tuple(ptrack.points),
@@ -178,5 +234,10 @@ class GroupEvaluator:
             lag_seconds=time_lag.seconds,
             lag=lag,
             thresholds=self.thresholds,
+            cadence=self.cadence,
+            stuck=ptrack.stuck(now, time_lag.seconds if lag else None),
+            gaps=tuple(ptrack.gaps),
+            arriving=ptrack.arriving,
+            group=group,
+            previous=ptrack.verdict,
         )
-        return evaluate_partition(facts)

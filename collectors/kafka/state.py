@@ -8,12 +8,14 @@ written every cycle (an older copy would cost a restart up to its age of the
 window); the log-end history, which may hold hundreds of rows per partition,
 at most every ``HISTORY_EVERY`` seconds.
 
-On its first cycle the collector reads them back. A group's partitions are
-taken only when its record is younger than the window and was written with the
-same window; the empty-group clock is taken at any age the record lives.
-Across the gap only what the offsets prove is concluded (see ``PartitionTrack.observe``).
-A record that cannot be read is skipped with a warning: the collector then
-observes those partitions afresh.
+On its first cycle the collector reads them back, at any age the record
+lives: the clocks, the commit cadence, the last verdict and the group's
+membership clocks go on; across the gap only what the offsets prove is
+concluded (see ``PartitionTrack.observe``). Observations older than the
+window are left out (the trend rules start afresh). Records of format 1
+(before the cadence was kept) are read too: their partitions start without
+learnt gaps. A record that cannot be read is skipped with a warning: the
+collector then observes those partitions afresh.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from lagwatch.store.contracts import Namespace
 log = logging.getLogger("lagwatch.kafka")
 
 NAMESPACE = Namespace.KAFKA_STATE
-FORMAT = 1
+FORMAT = 2
+READS = (1, 2)
 HISTORY_EVERY = 60.0
 # A gone group's record is deleted after this long; live ones are rewritten every cycle.
 KEEP_AT_LEAST = 86400.0
@@ -65,6 +68,13 @@ def group_body(track: GroupTrack, window: float, now: float) -> dict[str, Any]:
         "window": window,
         "last_commit_seen": track.last_commit_seen,
         "commits": None if commits is None else [[t, p, o] for (t, p), o in commits.items()],
+        "group": [
+            track.state,
+            _t(track.empty_since),
+            _t(track.rebalancing_since),
+            track.had_members,
+            _t(track.came_back_at),
+        ],
         "partitions": [_partition_row(tp, pt, now) for tp, pt in track.partitions.items()],
     }
 
@@ -85,6 +95,8 @@ def _partition_row(tp: tuple[str, int], pt: PartitionTrack, now: float) -> list[
         _t(pt.lagging_since),
         flat,
         None if verdict is None else [int(verdict.status), verdict.rule, verdict.explanation],
+        _t(pt.waiting_from),
+        list(pt.gaps),
     ]
 
 
@@ -100,31 +112,47 @@ def history_body(history: EndOffsetHistory, now: float) -> dict[str, Any]:
 
 
 def restore_group(body: dict[str, Any], window: float, now: float) -> GroupTrack:
-    """Return the group's track; its partitions only if the record is fresh and of the same window."""
-    _version(body)
+    """Return the group's track, resumed: clocks, cadence and verdicts at any age of the record.
+
+    Observations older than ``window`` are left out but for the newest, which
+    the next cycle compares against (offsets only grow).
+    """
+    version = _version(body)
     commits = body["commits"]
+    saved = float(body["ts"])
     track = GroupTrack(
         float(body["last_commit_seen"]),
         None if commits is None else {(str(t), int(p)): _int(o) for t, p, o in commits},
+        seen_at=saved,
     )
-    saved = float(body["ts"])
-    age = now - saved
-    if age > window or float(body["window"]) != window:
-        return track
+    if version >= 2:
+        state, empty, rebalancing, had_members, came_back = body["group"]
+        track.state = _int(state)
+        track.empty_since, track.rebalancing_since = _float(empty), _float(rebalancing)
+        track.had_members, track.came_back_at = bool(had_members), _float(came_back)
     for row in body["partitions"]:
-        topic, partition, watched, committed, since, waiting, lagging, flat, verdict = row
+        topic, partition, watched, committed, since, waiting, lagging, flat, verdict = row[:9]
+        points = deque(_points(flat, saved))
+        if not points:
+            raise ValueError("a partition without observations")
+        while len(points) > 1 and points[0][0] < now - window:
+            points.popleft()
         pt = PartitionTrack(
             float(watched),
             _int(committed),
             float(since),
             _float(waiting),
             _float(lagging),
-            deque(_points(flat, saved)),
+            points,
             None if verdict is None else Verdict(Status(int(verdict[0])), verdict[1], verdict[2]),
             resumed=True,
         )
-        if not pt.points:
-            raise ValueError("a partition without observations")
+        if version >= 2:
+            waiting_from, gaps = row[9], row[10]
+            pt.waiting_from = _float(waiting_from)
+            pt.gaps.extend(float(g) for g in gaps)
+        else:
+            pt.waiting_from = pt.waiting_since
         track.partitions[(str(topic), int(partition))] = pt
     return track
 
@@ -142,9 +170,12 @@ def restore_history(body: dict[str, Any], history: EndOffsetHistory) -> None:
         )
 
 
-def _version(body: dict[str, Any]) -> None:
-    if body.get("v") != FORMAT:
-        raise ValueError(f"format {body.get('v')!r}, expected {FORMAT}")
+def _version(body: dict[str, Any]) -> int:
+    version = body.get("v")
+    if version not in READS:
+        raise ValueError(f"format {version!r}, expected one of {', '.join(map(str, READS))}")
+    assert isinstance(version, int)
+    return version
 
 
 def _int(value: Any) -> int | None:

@@ -119,6 +119,48 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 
 @_reporting
+def cmd_rules_export(args: argparse.Namespace) -> int:
+    import yaml
+
+    from lagwatch.alerts.builtin import builtin_rules, effective_rules
+    from lagwatch.alerts.promql import export
+    from lagwatch.alerts.topology import links_from
+
+    if not args.prometheus:
+        raise _Failed(EXIT_BAD_INPUT, "say the format: --prometheus (the only one so far)")
+    if args.builtin:
+        rules, links, dashboard, runbooks, source = list(builtin_rules()), [], "", "", "built-in"
+    else:
+        config = load_config(args.config)
+        rules = effective_rules(config.alerts)
+        links = links_from(config.pipelines)
+        dashboard, runbooks = config.alerts.dashboard_url, config.alerts.runbook_url
+        source = args.config
+    exported = export(rules, links, dashboard, runbooks)
+    lines = [
+        f"# lagwatch rules export --prometheus ({source} rules): {len(exported.rules)} alerting "
+        "rules over lagwatch's /metrics names.",
+        "# $note (a verdict's explanation) has no Prometheus equivalent and is left out.",
+    ]
+    lines += [f"# not exported: {name}: {why}" for name, why in exported.skipped]
+    text = (
+        "\n".join(lines)
+        + "\n"
+        + yaml.safe_dump(exported.document(), sort_keys=False, width=1000, allow_unicode=True)
+    )
+    if args.output and args.output != "-":
+        try:
+            with open(args.output, "w") as out:
+                out.write(text)
+        except OSError as exc:
+            raise _Failed(EXIT_BAD_INPUT, f"cannot write {args.output}: {exc.strerror}") from None
+        print(f"wrote {len(exported.rules)} rules to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+@_reporting
 def cmd_silence_add(args: argparse.Namespace) -> int:
     from lagwatch.alerts.silences import add_silence
     from lagwatch.store.types import format_duration, parse_duration
@@ -195,6 +237,13 @@ def register(sub: Any) -> None:
         "--step", default="0s", help="evaluate every STEP (default: at every sample time)"
     )
     p.add_argument("--builtin", action="store_true", help="replay the built-in pack too")
+    p = add_command(rules_sub, "export", "write the rules in force as a Prometheus rule file "
+                    "over lagwatch's /metrics", cmd_rules_export)  # fmt: skip
+    p.add_argument("--prometheus", action="store_true",
+                   help="a Prometheus rule file (for promtool and rule_files:)")  # fmt: skip
+    p.add_argument("-o", "--output", help="write to this file (default: standard output)")
+    p.add_argument("--builtin", action="store_true",
+                   help="only the built-in pack, without reading -c CONFIG")  # fmt: skip
 
     silence = sub.add_parser("silence", help="mute alerts for a while",
                              description="mute alerts matching labels for a while")  # fmt: skip

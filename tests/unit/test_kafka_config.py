@@ -21,9 +21,21 @@ def test_defaults(tmp_path: Path) -> None:
     path = tmp_path / "lagwatch.yaml"
     path.write_text("kafka:\n  - {name: main, bootstrap: '127.0.0.1:9092'}\n")
     cluster = load(path).kafka[0]
-    assert (cluster.window, cluster.interval, cluster.timeout) == (600, 10, 20)
+    assert (cluster.window, cluster.interval, cluster.timeout) == (None, 10, 20)
+    # No fixed window: STOP and STALL come from the evidence rules; trends look at 10 minutes
+    cadence = cluster.cadence()
+    assert cadence is not None and cluster.trend_window == 600
+    assert (cadence.interval, cadence.gap_factor, cadence.min_wait) == (10, 3, 8)
+    assert (cadence.unlearned_wait, cadence.empty_wait, cadence.rebalance_limit) == (600, 5, 60)
     assert cluster.time_lag.exact and cluster.thresholds.rules().err_lag_seconds is None
     assert cluster.empty_group_expiry == 7 * 86400
+
+
+def test_a_window_is_a_fixed_window_override(tmp_path: Path) -> None:
+    path = tmp_path / "lagwatch.yaml"
+    path.write_text("kafka:\n  - {name: main, bootstrap: 'b:9092', window: 2m}\n")
+    cluster = load(path).kafka[0]
+    assert cluster.cadence() is None and cluster.trend_window == 120
 
 
 def test_a_bad_regex_names_the_key_and_the_fix(tmp_path: Path) -> None:

@@ -126,6 +126,36 @@ def test_a_rebalancing_group_keeps_its_last_verdict() -> None:
     assert pick(samples, "lagwatch_kafka_group_status", group="search")[0].value == Status.STOP
 
 
+def test_a_rebalance_that_lasts_too_long_is_a_stall_and_a_short_one_is_not() -> None:
+    from lagwatch.collectors.kafka.verdict import Cadence
+
+    tp = ("orders", 0)
+
+    def judged(rebalance_for: float) -> list[tuple[float, float, str]]:
+        # A consumer committing every cycle, then its group rebalances with nothing committed
+        evaluator = GroupEvaluator("main", 600, Thresholds(), 86400, Cadence(10.0))
+        out = []
+        for t in range(0, 200, 10):
+            end = 2 * t
+            if t <= 60 or t > 60 + rebalance_for:
+                group = GroupView("g", STABLE, 1, {tp: "c1"}, {tp: end})
+            else:
+                group = GroupView("g", REBALANCING, 1, {}, {tp: 120})
+            status = pick(run(evaluator, view(float(t), [group], {tp: end})),
+                          "lagwatch_kafka_group_status")[0]  # fmt: skip
+            out.append((float(t), status.value, status.note or ""))
+        return out
+
+    # 40 s of rebalancing (under the 1m limit): held OK, then the commits move again
+    assert {value for _, value, _ in judged(40)} == {Status.OK}
+    # 100 s: STALL once it has rebalanced a minute with messages waiting on the commit
+    long = judged(100)
+    first = next((t, note) for t, value, note in long if value == Status.STALL)
+    assert first[0] == 130 and "STALL (rebalance)" in first[1]
+    assert "rebalancing for 1m" in first[1]
+    assert long[-1][1] == Status.OK  # and the commit moving ends it
+
+
 def test_every_partition_series_has_the_four_bounded_labels() -> None:
     group = GroupView("search", EMPTY, committed={("orders", 0): 1})
     samples = run(

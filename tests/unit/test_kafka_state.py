@@ -144,21 +144,30 @@ def test_a_commit_that_reached_the_old_log_end_across_the_gap_restarts_the_laggi
     assert (pt.lagging_since, pt.committed_since) == (16.0, 16.0)
 
 
-def test_state_older_than_the_window_is_left_out_but_the_expiry_clock_is_kept(
+def test_state_older_than_the_window_keeps_its_clocks_and_drops_old_observations(
     store: SqliteStore,
 ) -> None:
+    # Given a stopped group watched for a while
     before = Cluster(store)
     for t in range(0, 10, 2):
         before.cycle(float(t), [stopped_group({TP0: 3})], {TP0: 9})
+    # When a collector restores the record long after the window
     after = Cluster(store)
     after.keeper.restore(after.evaluator.groups, after.history, 8.0 + WINDOW + 1)
     track = after.evaluator.groups["g"]
-    assert track.partitions == {}
+    # Then the expiry clock, the commit and waiting clocks and the verdict go on (offsets only
+    # grow: an equal commit did not move), and only the newest observation is kept
     assert (track.last_commit_seen, track.commits) == (0.0, {TP0: 3})
-    # A different window makes the saved observations mean something else: also left out
+    pt = track.partitions[TP0]
+    assert (pt.committed, pt.committed_since, pt.waiting_since, pt.resumed) == (3, 0.0, 0.0, True)
+    assert list(pt.points) == [(8.0, 3, 9)]
+    # So the stopped group is STOP at the first cycle after the restart, not a window later
+    samples = after.cycle(8.0 + WINDOW + 1, [stopped_group({TP0: 3})], {TP0: 12})
+    assert status(samples) == Status.STOP
+    # A different window keeps them too: observations mean the same whatever the window
     other = Cluster(store, window=WINDOW * 2)
     other.keeper.restore(other.evaluator.groups, other.history, 9.0)
-    assert other.evaluator.groups["g"].partitions == {}
+    assert other.evaluator.groups["g"].partitions[TP0].committed_since == 0.0
 
 
 def test_a_partition_whose_log_went_back_is_observed_afresh(store: SqliteStore) -> None:

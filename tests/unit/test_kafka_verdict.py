@@ -292,3 +292,18 @@ def test_ok_group_names_its_most_lagging_partition() -> None:
 def test_statuses_are_ordered_least_to_most_bad() -> None:
     assert [s.name for s in sorted(Status)] == ["OK", "WARN", "ERR", "STOP", "STALL", "REWIND"]
     assert [int(s) for s in sorted(Status)] == [0, 1, 2, 3, 4, 5]
+
+
+def test_the_cadence_limit_is_three_usual_gaps_rounded_to_the_cycles() -> None:
+    from lagwatch.collectors.kafka.verdict import Cadence
+
+    # A commit that moves at every cycle: 1.5 intervals, whatever the daemon's jitter adds
+    assert Cadence(10).limit([10.2, 11.0, 10.9]) == 15
+    assert Cadence(10).limit([9.1, 10.0, 10.4]) == 15
+    # At 5 s that would be 7.5 s: never below min_wait
+    assert Cadence(5).limit([5.9, 6.0, 5.2]) == 8
+    # Once a minute: about three minutes
+    assert Cadence(10).limit([62, 71, 65]) == 3 * (70 - 5)
+    # Not learnt: two gaps are not a cadence
+    assert Cadence(10).limit([10, 10]) == 600
+    assert Cadence(10).usual_gap([10, 10]) is None
