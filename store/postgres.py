@@ -39,6 +39,23 @@ class PostgresStore(SqlStore):
             conn.execute("SELECT pg_advisory_xact_lock(4242001)")
         return conn
 
+    def _after_schema(self, cur: Any) -> None:
+        cur.execute("ALTER TABLE latest ADD COLUMN IF NOT EXISTS seq BIGINT")  # stores before seq
+        cur.execute("CREATE INDEX IF NOT EXISTS latest_seq ON latest (seq)")
+
+    # Several daemons write at once, and commit out of the order they started in: a
+    # sequence would let a reader skip a write that commits late. A row instead carries
+    # the id of the transaction that wrote it, and a reader's cursor is the oldest
+    # transaction still running when it read (its snapshot's xmin): any write it could
+    # not see has an id at or above that.
+    def _write_seq(self, cur: Any) -> int:
+        cur.execute("SELECT pg_current_xact_id()::text::bigint")
+        return int(cur.fetchone()[0])
+
+    def _change_floor(self, cur: Any) -> int:
+        cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return int(cur.fetchone()[0])
+
     def try_lock(self, name: str) -> bool:
         if self._lock_conn is not None and not self._lock_conn.closed:
             return True

@@ -82,6 +82,18 @@ class LatestValue:
 
 
 @dataclass(frozen=True, slots=True)
+class LatestChanges:
+    """What ``Store.latest_since`` answers: the newest values written since a cursor, and the next.
+
+    ``values`` may repeat a series that did not change again; it never leaves out
+    one that did. Pass ``cursor`` to the next call.
+    """
+
+    values: list[LatestValue]
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True)
 class Series:
     """Points of one series over a range: ``points`` holds (ts, value) pairs."""
 

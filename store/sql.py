@@ -13,7 +13,7 @@ from typing import Any
 from lagwatch.store.config import Retention
 from lagwatch.store.protocol import Aggregation, StoreUnavailable
 from lagwatch.store.records import SqlRecords
-from lagwatch.store.sample import Labels, LatestValue, Sample, Series, labels_key
+from lagwatch.store.sample import Labels, LatestChanges, LatestValue, Sample, Series, labels_key
 from lagwatch.store.schema import CHUNK, MS, ROLLUPS, SCHEMA, to_ms
 
 # Samples arriving this late still land in their rollup bucket.
@@ -88,7 +88,15 @@ class SqlStore(SqlRecords):
         raise NotImplementedError
 
     def _after_schema(self, cur: Any) -> None:
-        """Backend-specific setup after the tables exist."""
+        """Backend-specific setup after the tables exist (and migrations of older stores)."""
+
+    def _write_seq(self, cur: Any) -> int:
+        """Return the change mark of this write, for the ``latest`` rows it changes."""
+        raise NotImplementedError
+
+    def _change_floor(self, cur: Any) -> int:
+        """Return a mark no later write can fall below: the cursor after a read that follows."""
+        raise NotImplementedError
 
     # -- connection ----------------------------------------------------------
 
@@ -208,13 +216,15 @@ class SqlStore(SqlRecords):
                 ),
                 rows,
             )
+            seq = self._write_seq(cur)
             cur.executemany(
                 self._sql(
-                    "INSERT INTO latest (series_id, ts, value, note) VALUES (?, ?, ?, ?) "
+                    "INSERT INTO latest (series_id, ts, value, note, seq) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, "
-                    "value = excluded.value, note = excluded.note WHERE excluded.ts >= latest.ts"
+                    "value = excluded.value, note = excluded.note, seq = excluded.seq "
+                    "WHERE excluded.ts >= latest.ts"
                 ),
-                [(sid, ts, value, note) for sid, (ts, value, note) in newest.items()],
+                [(sid, ts, value, note, seq) for sid, (ts, value, note) in newest.items()],
             )
 
     # -- reading -------------------------------------------------------------
@@ -242,6 +252,25 @@ class SqlStore(SqlRecords):
                 out.append(LatestValue(sname, labels, float(value), ts / MS, note))
         out.sort(key=lambda v: (v.name, v.labels))
         return out
+
+    def latest_since(self, cursor: int | None = None) -> LatestChanges:
+        with self._cursor() as cur:
+            # The floor is read before the rows: whatever commits after it is read next time.
+            floor = self._change_floor(cur)
+            if cursor is None:
+                cur.execute("SELECT series_id, ts, value, note FROM latest")
+            else:
+                cur.execute(
+                    self._sql("SELECT series_id, ts, value, note FROM latest WHERE seq >= ?"),
+                    (int(cursor),),
+                )
+            rows = cur.fetchall()
+            self._describe(cur, [r[0] for r in rows])
+        named = self._series_by_id
+        values = [
+            LatestValue(*named[sid], float(value), ts / MS, note) for sid, ts, value, note in rows
+        ]
+        return LatestChanges(values, floor)
 
     def _watermark(self, cur: Any, table: str) -> int | None:
         cur.execute(self._sql("SELECT value FROM meta WHERE key = ?"), (f"watermark:{table}",))
