@@ -39,7 +39,7 @@ from lagwatch.alerts.state import (
 from lagwatch.alerts.state import NAMESPACE as STATES
 from lagwatch.alerts.telling import Teller
 from lagwatch.alerts.topology import Topology
-from lagwatch.alerts.view import DataView, LiveView, RangeCache
+from lagwatch.alerts.view import DataView, FollowingView, LiveView, RangeCache
 from lagwatch.store import Record, Sample, Store, StoreUnavailable
 from lagwatch.store.contracts import Namespace
 
@@ -64,6 +64,7 @@ class Engine:
         topology: Topology | None = None,
         clock: Callable[[], float] = time.time,
         rules: Sequence[Rule] | None = None,
+        incremental: bool = True,
     ) -> None:
         self.store = store
         self.config = config
@@ -95,6 +96,12 @@ class Engine:
         self.groups: dict[str, GroupState] = {}
         self.started = clock()
         self.ranges = RangeCache()
+        # Latest values kept between cycles, refreshed with what changed (``incremental``);
+        # otherwise every cycle reads every series its rules select again.
+        metrics = {m for r in self.rules for m in r.kind.metrics()}
+        self.follower = (
+            FollowingView(store, self.started, metrics, self.ranges) if incremental else None
+        )
         self._saved_at: dict[str, float] = {}
         self._routes: dict[str, list[Destination]] = {}
         self._origins: dict[str, frozenset[str]] = {}
@@ -130,7 +137,12 @@ class Engine:
             t0 = time.perf_counter()
             if not self._loaded:
                 self.load()
-            view = view or LiveView(self.store, now, self.started, self.ranges)
+            if view is None:
+                if self.follower is not None:
+                    self.follower.started = self.started
+                    view = self.follower.refresh(now)
+                else:
+                    view = LiveView(self.store, now, self.started, self.ranges)
             seen, failed = self._observe(view)
             removed = self._step_all(seen, failed, now)
             silences = list_silences(self.store, now)

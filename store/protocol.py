@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal, Protocol
 
 from lagwatch.store.sample import LatestChanges, LatestValue, Record, Sample, Series
@@ -31,8 +31,11 @@ class Store(Protocol):
         """Return the newest value of every series matching ``name`` and ``matchers``."""
         ...
 
-    def latest_since(self, cursor: int | None = None) -> LatestChanges:
-        """Return the newest value of every series written since ``cursor`` (None: every series).
+    def latest_since(
+        self, cursor: int | None = None, names: Collection[str] | None = None
+    ) -> LatestChanges:
+        """Return the newest value of every series written since ``cursor`` (None: every series),
+        of the metrics in ``names`` (None: of every metric).
 
         The answer carries the cursor for the next call. It may repeat a series
         that was not written again, and never leaves out one that was: a reader

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from itertools import groupby
 from operator import itemgetter
@@ -253,20 +253,39 @@ class SqlStore(SqlRecords):
         out.sort(key=lambda v: (v.name, v.labels))
         return out
 
-    def latest_since(self, cursor: int | None = None) -> LatestChanges:
+    def latest_since(
+        self, cursor: int | None = None, names: Collection[str] | None = None
+    ) -> LatestChanges:
+        wanted = None if names is None else set(names)
+        rows: list[tuple[Any, ...]] = []
         with self._cursor() as cur:
             # The floor is read before the rows: whatever commits after it is read next time.
             floor = self._change_floor(cur)
-            if cursor is None:
-                cur.execute("SELECT series_id, ts, value, note FROM latest")
-            else:
+            if cursor is not None:
+                # What changed, by the seq index; the metric is told apart from cached series.
                 cur.execute(
                     self._sql("SELECT series_id, ts, value, note FROM latest WHERE seq >= ?"),
                     (int(cursor),),
                 )
-            rows = cur.fetchall()
+                rows = cur.fetchall()
+            elif wanted is None:
+                cur.execute("SELECT series_id, ts, value, note FROM latest")
+                rows = cur.fetchall()
+            else:
+                ordered = sorted(wanted)
+                for i in range(0, len(ordered), CHUNK):
+                    part = ordered[i : i + CHUNK]
+                    marks = ",".join([self.placeholder] * len(part))
+                    cur.execute(
+                        "SELECT l.series_id, l.ts, l.value, l.note FROM latest l "  # noqa: S608 - only placeholders
+                        f"JOIN series s ON s.id = l.series_id WHERE s.name IN ({marks})",
+                        part,
+                    )
+                    rows.extend(cur.fetchall())
             self._describe(cur, [r[0] for r in rows])
         named = self._series_by_id
+        if wanted is not None and cursor is not None:
+            rows = [r for r in rows if named[r[0]][0] in wanted]
         values = [
             LatestValue(*named[sid], float(value), ts / MS, note) for sid, ts, value, note in rows
         ]

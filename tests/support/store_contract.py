@@ -151,3 +151,11 @@ class StoreContract:
         again = reopen()
         found = {v.label_dict["a"]: v.value for v in again.latest_since(cursor).values}
         assert found["new"] == 2
+
+    def test_latest_since_reads_only_the_metrics_named(self, store: Store) -> None:
+        store.write([s("m", 1, T0, a="x"), s("n", 2, T0, a="x"), s("o", 3, T0, a="x")])
+        first = store.latest_since(None, names=["m", "o"])
+        assert sorted(v.name for v in first.values) == ["m", "o"]
+        store.write([s("m", 4, T0 + 1, a="x"), s("n", 5, T0 + 1, a="x")])
+        later = store.latest_since(first.cursor, names=["m"])
+        assert [(v.name, v.value) for v in later.values] == [("m", 4)]
