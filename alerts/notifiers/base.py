@@ -53,10 +53,35 @@ class Notification:
     reason: str = "new"
     silence_hint: str = ""
     dashboard_url: str = ""
+    # The incident this group tells (see alerts/incidents.py ``Incident.snapshot``): its
+    # root, headline and every member; None for a group of alerts not tied to a pipeline.
+    incident: dict[str, Any] | None = None
+    # What changed since the receiver was last told the group (joined, resolved, root).
+    changes: tuple[str, ...] = ()
+    # Where the receiver's earlier message of this group is (Slack: channel and ts), set by
+    # the dispatcher when it sends, never stored in the outbox.
+    thread: dict[str, str] | None = None
 
     @property
     def dedup_key(self) -> str:
         return f"lagwatch/{self.receiver}/{self.group_key}"
+
+    @property
+    def place(self) -> str:
+        """Return the incident's root hop and pipelines, e.g. ``group:fraud-scorer (orders)``."""
+        if self.incident is None:
+            return ""
+        root = self.incident.get("root") or {}
+        pipelines = ", ".join(self.incident.get("pipelines") or [])
+        return f"{root.get('hop', '')}" + (f" ({pipelines})" if pipelines else "")
+
+    @property
+    def headline(self) -> str:
+        """Return what the incident's root and the others say, or the first alert's summary."""
+        if self.incident is not None and self.incident.get("headline"):
+            return str(self.incident["headline"])
+        first = (self.firing or list(self.alerts))[0]
+        return first.summary
 
     @property
     def firing(self) -> list[AlertView]:
@@ -70,6 +95,11 @@ class Notification:
     def title(self) -> str:
         names = sorted({a.name for a in self.alerts})
         label = where(self.group_labels, skip=("alertname",))
+        if self.incident is not None:
+            label = ""
+            root = (self.incident.get("root") or {}).get("alert")
+            if root in names:  # the root's rule first
+                names = [root, *[n for n in names if n != root]]
         flapping = any(a.flapping for a in self.firing)
         if self.status == "resolved":
             head = "RESOLVED"
@@ -77,6 +107,8 @@ class Notification:
             head = "FLAPPING" if flapping else "FIRING"
             if len(self.firing) > 1:
                 head += f":{len(self.firing)}"
+        if self.incident is not None:
+            return f"[{head}] {self.place}: {', '.join(names)}"
         return f"[{head}] {', '.join(names)}" + (f" {label}" if label else "")
 
     @property
@@ -86,12 +118,15 @@ class Notification:
         return min((a.severity for a in firing), key=lambda s: order.index(s) if s in order else 9)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        body.pop("thread")
+        return body
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Notification:
         alerts = tuple(AlertView(**a) for a in body["alerts"])
-        return cls(**{**body, "alerts": alerts})
+        known = {k: v for k, v in body.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "alerts": alerts, "changes": tuple(body.get("changes") or ())})
 
 
 @dataclass(frozen=True)
@@ -107,13 +142,18 @@ class Digest:
 
 @dataclass(frozen=True)
 class Result:
-    """How a send went: ok; or retry (after ``retry_after`` if the receiver said); or permanent."""
+    """How a send went: ok; or retry (after ``retry_after`` if the receiver said); or permanent.
+
+    ``thread`` is where the receiver put the message (Slack's channel and ts), for the
+    dispatcher to give back with the group's later notifications.
+    """
 
     ok: bool
     status: int | None = None
     detail: str = ""
     retry_after: float | None = None
     permanent: bool = False
+    thread: dict[str, str] | None = None
 
 
 class Notifier(Protocol):

@@ -144,7 +144,9 @@ def test_engine_alert_silence_and_resolve_on_the_page(
             "sam",
             ['slot="cdc_orders"'],
         )
-        engine.evaluate(now + 1)
+        # The next evaluation comes after the silence began (the page may take seconds).
+        later = max(now + 1, silence.starts_at)
+        engine.evaluate(later)
         (state,) = engine.states.values()
         assert state.muted == f"silenced by {silence.id}"
         refresh(at)
@@ -153,8 +155,8 @@ def test_engine_alert_silence_and_resolve_on_the_page(
         assert (row["state"], row["muted"]) == ("firing (muted)", f"silenced by {silence.id}")
 
         # When a reader attaches again, the alert resolves and the history says so.
-        store.write([Sample.of(INACTIVE, 0.0, now + 2, **SLOT)])
-        engine.evaluate(now + 2)
+        store.write([Sample.of(INACTIVE, 0.0, later + 1, **SLOT)])
+        engine.evaluate(later + 1)
         refresh(at)
         assert metric(at, "Muted") == "0"
         (resolved,) = tables_with(at, "muted")[-1:]
