@@ -21,8 +21,8 @@ from lagwatch.alerts.config import AlertsConfig
 from lagwatch.alerts.expr import parse_selector
 from lagwatch.alerts.grouping import GroupState, decide
 from lagwatch.alerts.history import Change, change_of, kept, prune
+from lagwatch.alerts.incidents import HELD, MOVED, Incident, Incidents
 from lagwatch.alerts.incidents import NAMESPACE as INCIDENTS
-from lagwatch.alerts.incidents import Incidents
 from lagwatch.alerts.inhibit import DEFAULT_INHIBIT, Candidate, Inhibition, inhibited
 from lagwatch.alerts.notifiers.base import AlertView
 from lagwatch.alerts.outbox import outbox_record
@@ -323,6 +323,16 @@ class Engine:
             self._incident_saved.pop(key, None)
         return records, forgotten
 
+    def _still_firing(self, incident: Incident) -> dict[str, str]:
+        """Return the members ``incident`` no longer tells though they fire, and why."""
+        out = {m.fingerprint: "still firing, held with the resolved incident"
+               for m in incident.in_state(HELD)}  # fmt: skip
+        into = self.incidents.all.get(incident.merged_into or "")
+        if into is not None:
+            where = f"now told with the incident at {into.root_hop}"
+            out.update({m.fingerprint: where for m in incident.in_state(MOVED)})
+        return out
+
     def _origin(self, fp: str, labels: dict[str, str]) -> frozenset[str]:
         found = self._origins.get(fp)
         if found is None:
@@ -386,11 +396,11 @@ class Engine:
             if not open_now and not group.sent and key not in self.groups:
                 continue
             policy = policies.get(key) or self.defaults
-            snapshot, held, hint = None, frozenset[str](), self.teller.silence_hint(group.labels)
+            snapshot, held, hint = None, {}, self.teller.silence_hint(group.labels)
             told = self.incidents.all.get(group.incident or "")
             if told is not None:
                 snapshot = told.snapshot(self.incidents.policy)
-                held = frozenset(m.fingerprint for m in told.in_state("held"))
+                held = self._still_firing(told)
                 root = self.states.get(told.root)
                 hint = self.teller.silence_hint(root.labels) if root is not None else ""
             outcome = decide(

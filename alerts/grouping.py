@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -54,7 +54,7 @@ def decide(
     silence_hint: str = "",
     dashboard_url: str = "",
     incident: dict[str, Any] | None = None,
-    held: frozenset[str] = frozenset(),
+    held: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Decide whether ``group`` is told something now, given the alerts open in it now.
 
@@ -62,11 +62,13 @@ def decide(
     group already told waits until ``group_interval`` after the last message;
     an unchanged firing group is told again after ``repeat_interval``. A group
     telling an ``incident`` also changes when the incident's root does; ``held``
-    are its members that still fire after it resolved (told as such, not as resolved).
+    maps its members that still fire but are no longer told in it (a symptom held after
+    the resolve, an alert moved to the incident it merged into) to what to say instead of
+    "resolved".
     """
     root = (incident or {}).get("root", {}).get("fingerprint") if incident else None
     moved = bool(incident) and bool(open_now) and bool(group.sent) and root != group.root
-    send = _Sender(incident, held, silence_hint, dashboard_url, root)
+    send = _Sender(incident, dict(held or {}), silence_hint, dashboard_url, root)
     if open_now == group.sent and not moved:
         last = group.last_sent_at
         if open_now and last is not None and now >= last + policy.repeat_interval:
@@ -96,7 +98,7 @@ def decide(
 @dataclass(frozen=True)
 class _Sender:
     incident: dict[str, Any] | None
-    held: frozenset[str]
+    held: dict[str, str]
     silence_hint: str
     dashboard_url: str
     root: str | None
@@ -145,9 +147,7 @@ def _send(
                 changes.append(f"joined: {_what(view, None)}")
     for fp in sorted(set(group.sent) - set(open_now)):
         if fp in held:
-            changes.append(
-                f"still firing, held with the resolved incident: {_what(views(fp), group.told.get(fp))}"
-            )
+            changes.append(f"{held[fp]}: {_what(views(fp), group.told.get(fp))}")
             continue
         current = views(fp)
         if current is None or current.state != "resolved":

@@ -24,7 +24,7 @@ records in the same write as the alert states and the notifications.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from lagwatch.alerts.state import FIRING, AlertState
@@ -35,8 +35,9 @@ from lagwatch.store.contracts import Namespace
 NAMESPACE = Namespace.ALERTS_INCIDENTS
 OPEN, RESOLVED = "open", "resolved"
 # A member's state: firing, resolved, held (a symptom still firing after its incident
-# resolved), released (held too long: free to start an incident of its own).
-GONE, HELD, RELEASED = "resolved", "held", "released"
+# resolved), released (held too long: free to start an incident of its own), moved (its
+# incident was merged into another, which tells it from then on).
+GONE, HELD, RELEASED, MOVED = "resolved", "held", "released", "moved"
 
 # At the same hop, the first of these is the root: what lagwatch cannot see, then data
 # that is lost or about to be, then the verdict on the hop itself, then its lesser states.
@@ -113,6 +114,7 @@ class Incident:
     had_cause: bool = False
     headline: str = ""
     resolved_at: float | None = None
+    merged_into: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,6 +150,7 @@ class Incident:
             "headline": self.headline,
             "created_at": self.created_at,
             "resolved_at": self.resolved_at,
+            "merged_into": self.merged_into,
             "members": [
                 {
                     "fingerprint": m.fingerprint,
@@ -266,14 +269,15 @@ class Incidents:
             if hops and self._on[fp]:
                 waiting.append(self._member(s, hops, now))
         waiting.sort(key=lambda m: root_key(m, policy))
+        for m in waiting:
+            self._join(m, changed, create=True, now=now)
         # A held symptom that an incident opening now is about moves there.
         for inc in [i for i in self.all.values() if i.state == RESOLVED]:
             for fp, m in list(inc.members.items()):
-                if m.state == HELD and self._join(m, changed, create=False):
-                    del inc.members[fp]
+                if m.state == HELD and self._join(m, changed, create=False, now=now):
+                    held = replace(m, state=MOVED)
+                    inc.members[fp] = held
                     changed.add(inc.id)
-        for m in waiting:
-            self._join(m, changed, create=True, now=now)
         for inc in self.all.values():
             if inc.state == OPEN and self._settle(inc, now, freshness):
                 changed.add(inc.id)
@@ -348,16 +352,30 @@ class Incidents:
         ]
         if candidates:
             inc = min(candidates, key=lambda i: (self._depth(i), i.created_at, i.id))
+            for other in candidates:
+                if other is not inc:
+                    self._merge(other, inc, now)
+                    changed.add(other.id)
         elif create:
             inc = Incident(f"{int(now * 1000):013d}.{m.fingerprint[:8]}", now)
             self.all[inc.id] = inc
         else:
             return False
-        m.state = FIRING
+        m = replace(m, state=FIRING)
         inc.members[m.fingerprint] = m
         self._of[m.fingerprint] = inc.id
         changed.add(inc.id)
         return True
+
+    def _merge(self, other: Incident, into: Incident, now: float) -> None:
+        """Move ``other``'s members into ``into`` (an alert upstream of both ties them)."""
+        for fp, m in other.members.items():
+            if m.state in (FIRING, GONE):
+                into.members.setdefault(fp, replace(m))
+                self._of[fp] = into.id
+                if m.state == FIRING:
+                    other.members[fp] = replace(m, state=MOVED)
+        other.state, other.resolved_at, other.merged_into = RESOLVED, now, into.id
 
     def _depth(self, inc: Incident) -> int:
         root = inc.members.get(inc.root)

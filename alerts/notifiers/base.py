@@ -80,8 +80,8 @@ class Notification:
         """Return what the incident's root and the others say, or the first alert's summary."""
         if self.incident is not None and self.incident.get("headline"):
             return str(self.incident["headline"])
-        first = (self.firing or list(self.alerts))[0]
-        return first.summary
+        shown = self.firing or list(self.alerts)
+        return shown[0].summary if shown else self.title
 
     @property
     def firing(self) -> list[AlertView]:
@@ -101,21 +101,36 @@ class Notification:
             if root in names:  # the root's rule first
                 names = [root, *[n for n in names if n != root]]
         flapping = any(a.flapping for a in self.firing)
-        if self.status == "resolved":
+        if self.status == "resolved" and self.incident and self.incident.get("merged_into"):
+            head = "MERGED"
+        elif self.status == "resolved":
             head = "RESOLVED"
         else:
             head = "FLAPPING" if flapping else "FIRING"
             if len(self.firing) > 1:
                 head += f":{len(self.firing)}"
         if self.incident is not None:
-            return f"[{head}] {self.place}: {', '.join(names)}"
+            if not names:
+                names = [m["alert"] for m in self.incident.get("members", [])][:3]
+            return f"[{head}] {self.place}: {', '.join(dict.fromkeys(names))}"
         return f"[{head}] {', '.join(names)}" + (f" {label}" if label else "")
 
     @property
     def severity(self) -> str:
         order = list(PD_SEVERITY)  # most severe first
         firing = self.firing or list(self.alerts)
-        return min((a.severity for a in firing), key=lambda s: order.index(s) if s in order else 9)
+        return min(
+            (a.severity for a in firing),
+            key=lambda s: order.index(s) if s in order else 9,
+            default="info",
+        )
+
+    @property
+    def held(self) -> list[dict[str, Any]]:
+        """Return the incident's members that still fire but are not told in it any more."""
+        if self.incident is None:
+            return []
+        return [m for m in self.incident.get("members", []) if m.get("state") in ("held", "moved")]
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -160,12 +175,16 @@ class Notifier(Protocol):
     """Delivers notifications to one receiver.
 
     ``min_interval`` is the receiver's rate limit; ``merges`` says whether a
-    backlog may be sent as one Digest instead of one message per group.
+    backlog may be sent as one Digest instead of one message per group;
+    ``threads`` whether it keeps one message per group that later ones update.
     """
 
     name: str
     min_interval: float
     merges: bool
+    # True: a notification after the first of its group goes with ``thread`` (where the
+    # receiver put the group's message, from ``Result.thread``) to update it in place.
+    threads: bool
 
     def send(self, notification: Notification | Digest) -> Result: ...
 
