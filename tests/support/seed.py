@@ -411,6 +411,31 @@ if __name__ == "__main__":
     main()
 
 
+STALL = Path(__file__).resolve().parents[2] / "sample_data" / "alerts" / "demo_stall.json"
+
+
+def load_stall() -> dict[str, Any]:
+    """Return the demo's stall, as recorded in sample_data/alerts/demo_stall.json."""
+    return json.loads(STALL.read_text())
+
+
+def stall_samples(stall: dict[str, Any], end: float) -> list[Sample]:
+    """Return every sample of the stall dataset ending at ``end``, oldest first."""
+    every, seconds = float(stall["every"]), float(stall["seconds"])
+    offsets = [-seconds + i * every for i in range(int(seconds / every) + 1)]
+    out = []
+    for spec in stall["series"]:
+        notes = spec.get("notes", [])
+        for offset in offsets:
+            value = at(spec["curve"], offset, spec.get("step", False))
+            if spec.get("integer"):
+                value = float(round(value))
+            note = next((text for lo, hi, text in notes if lo <= offset <= hi), None)
+            out.append(Sample.of(spec["name"], value, end + offset, note, **spec["labels"]))
+    out.sort(key=lambda sample: sample.ts)
+    return out
+
+
 def store_config_of(config: Path) -> Any:
     """Return the store section of a config file."""
     from lagwatch.config import load
