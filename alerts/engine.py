@@ -309,7 +309,9 @@ class Engine:
             )
             return f"freshness {seen}, over its {slo} SLO"
 
-        changed, forgotten = self.incidents.update(self.states, now, freshness)
+        changed, forgotten = self.incidents.update(
+            self.states, now, freshness, self.teller.annotations
+        )
         due = {
             key
             for key, inc in self.incidents.all.items()

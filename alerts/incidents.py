@@ -181,9 +181,9 @@ def root_key(m: Member, policy: IncidentPolicy) -> tuple[object, ...]:
     return (m.depth, policy.rank(m.rule), m.since, m.fingerprint)
 
 
-def _evidence_of(state: AlertState) -> str:
+def _evidence_of(state: AlertState, a: Mapping[str, str] | None = None) -> str:
     """Return the short phrase an alert adds to its incident's headline."""
-    a = state.annotations
+    a = state.annotations if a is None else a
     text = a.get("evidence") or a.get("summary") or f"{state.rule} {_where(state.labels)}"
     return text.strip().rstrip(":;,— ").strip()
 
@@ -204,6 +204,7 @@ class Incidents:
         self._hops: dict[str, tuple[Hop, ...]] = {}
         self._on: dict[str, bool] = {}
         self._of: dict[str, str] = {}  # fingerprint → the incident it is told in (open or held)
+        self._annotations: Callable[[AlertState], Mapping[str, str]] | None = None
 
     def load(self, records: Iterable[Record]) -> None:
         self.all = {r.key: Incident.from_json(r.body) for r in records}
@@ -251,9 +252,16 @@ class Incidents:
         states: Mapping[str, AlertState],
         now: float,
         freshness: Callable[[str], str | None] = lambda pipeline: None,
+        annotations: Callable[[AlertState], Mapping[str, str]] | None = None,
     ) -> tuple[set[str], list[str]]:
-        """Assign firing alerts to incidents, pick roots, resolve; return (changed, forgotten)."""
+        """Assign firing alerts to incidents, pick roots, resolve; return (changed, forgotten).
+
+        ``annotations`` renders an alert's annotations as of now (default: as stored), for
+        the evidence each member adds to the headline; ``freshness`` says how far a
+        pipeline is over its SLO, if it is.
+        """
         policy = self.policy
+        self._annotations = annotations
         changed: set[str] = set()
         for inc in self.all.values():
             if self._refresh(inc, states, now):
@@ -308,8 +316,12 @@ class Incidents:
             joined_at=now,
             since=s.fired_at if s.fired_at is not None else s.active_since,
             muted=s.muted,
-            evidence=_evidence_of(s),
+            evidence=self._evidence(s),
         )
+
+    def _evidence(self, s: AlertState) -> str:
+        render = self._annotations
+        return _evidence_of(s, render(s) if render is not None else None)
 
     def _refresh(self, inc: Incident, states: Mapping[str, AlertState], now: float) -> bool:
         """Bring members up to date with their alerts; return whether the incident changed."""
@@ -334,7 +346,7 @@ class Incidents:
             if firing and s is not None and m.state in (FIRING, HELD):
                 if s.muted != m.muted:
                     m.muted, changed = s.muted, True
-                m.evidence = _evidence_of(s)
+                m.evidence = self._evidence(s)
         return changed
 
     def _join(self, m: Member, changed: set[str], create: bool, now: float = 0.0) -> bool:

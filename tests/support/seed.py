@@ -27,6 +27,7 @@ from lagwatch.alerts.config import AlertsConfig
 from lagwatch.alerts.engine import Engine
 from lagwatch.alerts.replay import metrics_of
 from lagwatch.alerts.silences import Silence, parse_matchers
+from lagwatch.alerts.topology import PipelineLink, Topology
 from lagwatch.alerts.view import ReplayView
 from lagwatch.store import Record, Sample, Store, open_store
 
@@ -238,6 +239,7 @@ def run_alerts(
     now: float,
     every: float,
     config: AlertsConfig,
+    topology: Topology | None = None,
 ) -> Engine:
     """Run the alert engine over ``samples`` every ``every`` seconds from ``start`` to ``now``.
 
@@ -245,13 +247,34 @@ def run_alerts(
     alert states, their history and the silences it honoured. It notifies no one.
     """
     view = ReplayView(samples)
-    engine = Engine(store, config, clock=lambda: start)
+    engine = Engine(store, config, topology, clock=lambda: start)
     engine.default_receivers = []
     engine.started = start
     for i in range(int((now - start) // every) + 1):
         at = start + i * every
         engine.evaluate(at, view.at(at))
     return engine
+
+
+def topology(dataset: dict[str, Any]) -> Topology:
+    """Return the dataset's pipelines as the engine sees them (their groups are their hops)."""
+    cluster = dataset["kafka"]["cluster"]
+    return Topology(
+        [
+            PipelineLink(
+                p["name"],
+                source=p.get("source"),
+                cluster=cluster,
+                groups=tuple(h.removeprefix("group:") for h in p["hops"] if h.startswith("group:")),
+                freshness=float(p["slo"]),
+                objective=float(p["objective"]),
+                slot=p.get("slot"),
+                reader=p.get("reader"),
+                topic=p.get("topic"),
+            )
+            for p in dataset["pipelines"]
+        ]
+    )
 
 
 def traces(dataset: dict[str, Any], now: float) -> list[Record]:
@@ -336,7 +359,8 @@ def seed(
     now = time.time() if now is None else now
     hours = hours or dataset["hours"]
     config = alerts or AlertsConfig(dashboard_url=DASHBOARD_URL, runbook_url=RUNBOOKS)
-    watched = set(metrics_of(effective_rules(config)))
+    # What the rules read, and the freshness incidents quote.
+    watched = set(metrics_of(effective_rules(config))) | {"lagwatch_pipeline_freshness_seconds"}
     start = now - min(hours, ALERT_HOURS) * 3600
     for_alerts: list[Sample] = []
     batch: list[Sample] = []
@@ -352,7 +376,7 @@ def seed(
     store.write(batch)
     written += len(batch)
     store.put_records(silences(dataset, now) + traces(dataset, now))
-    run_alerts(store, for_alerts, start, now, dataset["every"], config)
+    run_alerts(store, for_alerts, start, now, dataset["every"], config, topology(dataset))
     store.maintain(now)
     return written
 
