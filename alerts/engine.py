@@ -358,7 +358,10 @@ class Engine:
     def _settle(self, now: float) -> tuple[list[Record], list[str]]:
         drafts: dict[str, tuple[Destination, dict[str, str], dict[str, str]]] = {}
         muted: set[str] = set()
-        incidents = self.incidents if self.config.incidents.enabled else None
+        # Without pipelines (or with incidents off) alerts go to their group_by groups; an
+        # incident left from before is then told resolved, its alerts told in those groups.
+        on = self.config.incidents.enabled and bool(self.topology.links)
+        incidents = self.incidents if on else None
         of_group: dict[str, str] = {}
         for fp, s in self.states.items():
             if s.state != FIRING:
