@@ -60,6 +60,8 @@ ROOT_ORDER = (
 # Indicators computed over windows: they trail the recovery, so they never hold an
 # incident open once a cause has resolved, and come last as a root.
 SYMPTOMS = ("ProbeLost", "PipelineSLOBurn")
+# Resolved incidents stay a day for the dashboard (their alerts' history stays longer).
+KEEP_RESOLVED = 86400.0
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,9 @@ class Incidents:
     def hops(self, fp: str, labels: Mapping[str, str]) -> tuple[Hop, ...]:
         found = self._hops.get(fp)
         if found is None:
+            if len(self._hops) > 100_000:  # alerts come and go: keep the cache bounded
+                self._hops.clear()
+                self._on.clear()
             found = self._hops[fp] = self.topology.hops(labels)
             self._on[fp] = bool(found) and self.topology.on_pipelines(found)
         return found
@@ -439,7 +444,3 @@ class Incidents:
             if text:
                 parts.append(text)
         return "; ".join(parts)
-
-
-# Resolved incidents stay a day for the dashboard (their alerts' history stays longer).
-KEEP_RESOLVED = 86400.0
