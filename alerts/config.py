@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from lagwatch.alerts.builtin import builtin_rules
+from lagwatch.alerts.incidents import ROOT_ORDER, SYMPTOMS, IncidentPolicy
 from lagwatch.alerts.inhibit import InhibitRule
 from lagwatch.alerts.notifiers import NOTIFIER_KINDS
 from lagwatch.alerts.routing import Route
@@ -58,6 +59,28 @@ class FlapConfig(BaseModel):
     changes: int = Field(4, ge=2)
 
 
+class IncidentsConfig(BaseModel):
+    """Alerts tied to one pipeline hop or source are told as one incident (alerts.md#incidents)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    root_order: list[str] = Field(
+        list(ROOT_ORDER), description="at the same hop, the first of these rules is the root"
+    )
+    symptoms: list[str] = Field(
+        list(SYMPTOMS), description="lagging indicators: they never hold an incident open"
+    )
+    hold_symptoms_for: Duration = Field(
+        1800.0, description="symptoms still firing after the resolve stay with it this long"
+    )
+
+    def policy(self) -> IncidentPolicy:
+        return IncidentPolicy(
+            tuple(self.root_order), tuple(self.symptoms), float(self.hold_symptoms_for)
+        )
+
+
 class DeliveryConfig(BaseModel):
     """How notifications are retried and when a receiver counts as broken."""
 
@@ -92,6 +115,7 @@ class AlertsConfig(BaseModel):
     inhibit: list[InhibitRule] = []
     default_inhibit: bool = True
     flap: FlapConfig = FlapConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     evaluate_every: Duration = Field(
         15.0, description="evaluate at least this often even when no collection ends"

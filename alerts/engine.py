@@ -18,12 +18,22 @@ from dataclasses import replace
 
 from lagwatch.alerts.builtin import effective_rules
 from lagwatch.alerts.config import AlertsConfig
+from lagwatch.alerts.expr import parse_selector
 from lagwatch.alerts.grouping import GroupState, decide
 from lagwatch.alerts.history import Change, change_of, kept, prune
+from lagwatch.alerts.incidents import HELD, MOVED, Incident, Incidents
+from lagwatch.alerts.incidents import NAMESPACE as INCIDENTS
 from lagwatch.alerts.inhibit import DEFAULT_INHIBIT, Candidate, Inhibition, inhibited
 from lagwatch.alerts.notifiers.base import AlertView
 from lagwatch.alerts.outbox import outbox_record
-from lagwatch.alerts.routing import Destination, GroupPolicy, group_key, group_labels, route
+from lagwatch.alerts.routing import (
+    Destination,
+    GroupPolicy,
+    group_key,
+    group_labels,
+    incident_key,
+    route,
+)
 from lagwatch.alerts.rules import Observation, Rule, compile_rule
 from lagwatch.alerts.silences import Silence, list_silences, silenced_by
 from lagwatch.alerts.state import (
@@ -38,8 +48,9 @@ from lagwatch.alerts.state import (
 )
 from lagwatch.alerts.state import NAMESPACE as STATES
 from lagwatch.alerts.telling import Teller
+from lagwatch.alerts.template import format_value
 from lagwatch.alerts.topology import Topology
-from lagwatch.alerts.view import DataView, LiveView, RangeCache
+from lagwatch.alerts.view import DataView, FollowingView, LiveView, RangeCache
 from lagwatch.store import Record, Sample, Store, StoreUnavailable
 from lagwatch.store.contracts import Namespace
 
@@ -47,6 +58,8 @@ log = logging.getLogger("lagwatch.alerts")
 
 GROUPS = Namespace.ALERTS_GROUPS
 INSTANCES = "lagwatch_alert_instances"
+FRESHNESS = "lagwatch_pipeline_freshness_seconds"
+_FRESHNESS = parse_selector(FRESHNESS)
 EVALUATION = "lagwatch_alert_evaluation_seconds"
 RULES_FAILING = "lagwatch_alert_rules_failing"
 # A firing alert's value is saved at least this often even when nothing else changes.
@@ -64,6 +77,7 @@ class Engine:
         topology: Topology | None = None,
         clock: Callable[[], float] = time.time,
         rules: Sequence[Rule] | None = None,
+        incremental: bool = True,
     ) -> None:
         self.store = store
         self.config = config
@@ -95,7 +109,16 @@ class Engine:
         self.groups: dict[str, GroupState] = {}
         self.started = clock()
         self.ranges = RangeCache()
+        # Latest values kept between cycles, refreshed with what changed (``incremental``);
+        # otherwise every cycle reads every series its rules select again.
+        # Incidents: alerts tied to one pipeline hop or source, told as one (with pipelines).
+        self.incidents = Incidents(self.topology, config.incidents.policy())
+        metrics = {m for r in self.rules for m in r.kind.metrics()} | {FRESHNESS}
+        self.follower = (
+            FollowingView(store, self.started, metrics, self.ranges) if incremental else None
+        )
         self._saved_at: dict[str, float] = {}
+        self._incident_saved: dict[str, float] = {}
         self._routes: dict[str, list[Destination]] = {}
         self._origins: dict[str, frozenset[str]] = {}
         # (rule, severity, observed labels) → (fingerprint, full labels): hashing once per alert.
@@ -111,6 +134,7 @@ class Engine:
     def load(self) -> None:
         """Read alert states and groups back from the store (after a restart or a failover)."""
         self.states = {r.key: AlertState.from_json(r.body) for r in self.store.list_records(STATES)}
+        self.incidents.load(self.store.list_records(INCIDENTS))
         self.groups = {}
         for r in self.store.list_records(GROUPS):
             group = GroupState.from_json(r.body)
@@ -130,13 +154,19 @@ class Engine:
             t0 = time.perf_counter()
             if not self._loaded:
                 self.load()
-            view = view or LiveView(self.store, now, self.started, self.ranges)
+            if view is None:
+                if self.follower is not None:
+                    self.follower.started = self.started
+                    view = self.follower.refresh(now)
+                else:
+                    view = LiveView(self.store, now, self.started, self.ranges)
             seen, failed = self._observe(view)
             removed = self._step_all(seen, failed, now)
             silences = list_silences(self.store, now)
             self._mute(silences, now)
+            incidents, forgotten = self._incidents(view, now)
             records, deletes = self._settle(now)
-            self._persist(records, removed, deletes, now)
+            self._persist(incidents + records, removed, deletes, now, forgotten)
             return self._samples(now, time.perf_counter() - t0, len(failed))
 
     def settle(self, now: float | None = None) -> None:
@@ -257,6 +287,54 @@ class Engine:
                 self.states[fp] = replace(s, muted=reason)
                 self._saved_at.pop(fp, None)
 
+    def _incidents(self, view: DataView, now: float) -> tuple[list[Record], list[str]]:
+        """Tie firing alerts into incidents; return the changed incidents' records and the
+        ids of those forgotten."""
+        if not (self.config.incidents.enabled and self.topology.links):
+            return [], []
+        self.incidents.use(self.topology)
+
+        def freshness(pipeline: str) -> str | None:
+            link = self.topology.pipeline(pipeline)
+            if link is None or link.freshness is None:
+                return None
+            found = [
+                p for p in view.select(_FRESHNESS) if dict(p.labels).get("pipeline") == pipeline
+            ]
+            if not found or not found[0].value > link.freshness:
+                return None
+            seen, slo = (
+                format_value(found[0].value, "seconds"),
+                format_value(link.freshness, "seconds"),
+            )
+            return f"freshness {seen}, over its {slo} SLO"
+
+        changed, forgotten = self.incidents.update(
+            self.states, now, freshness, self.teller.annotations
+        )
+        due = {
+            key
+            for key, inc in self.incidents.all.items()
+            if now - self._incident_saved.get(key, -math.inf) >= REFRESH_RECORD
+        }
+        records = []
+        for key in sorted(changed | due):
+            records.append(self.incidents.all[key].to_record(now))
+            self._incident_saved[key] = now
+        for key in forgotten:
+            self._incident_saved.pop(key, None)
+        return records, forgotten
+
+    def _still_firing(self, incident: Incident) -> dict[str, str]:
+        """Return the members ``incident`` no longer tells though they fire, and why."""
+        out = {m.fingerprint: "still firing, held with the resolved incident"
+               for m in incident.in_state(HELD)}  # fmt: skip
+        into = self.incidents.all.get(incident.merged_into or "")
+        if into is not None:
+            where = f"now told with the incident at {into.root_hop}"
+            out.update({m.fingerprint: where for m in incident.in_state(MOVED)})
+        return out
+
     def _origin(self, fp: str, labels: dict[str, str]) -> frozenset[str]:
         found = self._origins.get(fp)
         if found is None:
@@ -280,16 +358,30 @@ class Engine:
     def _settle(self, now: float) -> tuple[list[Record], list[str]]:
         drafts: dict[str, tuple[Destination, dict[str, str], dict[str, str]]] = {}
         muted: set[str] = set()
+        # Without pipelines (or with incidents off) alerts go to their group_by groups; an
+        # incident left from before is then told resolved, its alerts told in those groups.
+        on = self.config.incidents.enabled and bool(self.topology.links)
+        incidents = self.incidents if on else None
+        of_group: dict[str, str] = {}
         for fp, s in self.states.items():
             if s.state != FIRING:
                 continue
             if s.muted:
                 muted.add(fp)
+            incident = incidents.open_incident_of(fp) if incidents else None
+            if incident is None and incidents is not None and incidents.held(fp):
+                continue  # a symptom its resolved incident still holds: it is not told again
             for dest in self._destinations(fp, s.labels):
-                key = group_key(dest, s.labels)
-                draft = drafts.setdefault(
-                    key, (dest, group_labels(s.labels, dest.policy.group_by), {})
-                )
+                if incident is not None:
+                    key = incident_key(dest, incident.id)
+                    labels = {"incident": incident.id}
+                    of_group[key] = incident.id
+                else:
+                    key, labels = (
+                        group_key(dest, s.labels),
+                        group_labels(s.labels, dest.policy.group_by),
+                    )
+                draft = drafts.setdefault(key, (dest, labels, {}))
                 draft[2][fp] = "flapping" if s.flapping else "firing"
         records: list[Record] = []
         deletes: list[str] = []
@@ -299,7 +391,9 @@ class Engine:
             if key in drafts:
                 dest, labels, members = drafts[key]
                 if group is None:
-                    group = GroupState(key, dest.receiver, dest.route, labels, now)
+                    group = GroupState(
+                        key, dest.receiver, dest.route, labels, now, incident=of_group.get(key)
+                    )
             else:
                 members = {}
             assert group is not None
@@ -307,6 +401,13 @@ class Engine:
             if not open_now and not group.sent and key not in self.groups:
                 continue
             policy = policies.get(key) or self.defaults
+            snapshot, held, hint = None, {}, self.teller.silence_hint(group.labels)
+            told = self.incidents.all.get(group.incident or "")
+            if told is not None:
+                snapshot = told.snapshot(self.incidents.policy)
+                held = self._still_firing(told)
+                root = self.states.get(told.root)
+                hint = self.teller.silence_hint(root.labels) if root is not None else ""
             outcome = decide(
                 group,
                 open_now,
@@ -314,8 +415,10 @@ class Engine:
                 policy,
                 self.send_resolved.get(group.receiver, True),
                 now,
-                self.teller.silence_hint(group.labels),
+                hint,
                 self.config.dashboard_url,
+                snapshot,
+                held,
             )
             if outcome.notification is not None:
                 records.append(outbox_record(outcome.notification))
@@ -330,7 +433,12 @@ class Engine:
         return records, deletes
 
     def _persist(
-        self, records: list[Record], removed: list[str], deletes: list[str], now: float
+        self,
+        records: list[Record],
+        removed: list[str],
+        deletes: list[str],
+        now: float,
+        forgotten: Sequence[str] = (),
     ) -> None:
         for fp, s in list(self.states.items()):
             if now - self._saved_at.get(fp, -math.inf) >= REFRESH_RECORD:
@@ -350,6 +458,8 @@ class Engine:
                 self._origins.pop(fp, None)
         if deletes:
             self.store.delete_records(GROUPS, deletes)
+        if forgotten:
+            self.store.delete_records(INCIDENTS, list(forgotten))
         if now - self._pruned_at >= PRUNE_HISTORY_EVERY:
             self._pruned_at = now
             prune(self.store, now)

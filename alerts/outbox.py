@@ -16,7 +16,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lagwatch.alerts.notifiers.base import Digest, Notification, Notifier, Result
 from lagwatch.store import Record, Sample, Store
@@ -26,6 +26,7 @@ log = logging.getLogger("lagwatch.alerts.delivery")
 
 OUTBOX = Namespace.ALERTS_OUTBOX
 HISTORY = Namespace.ALERTS_SENT
+THREADS = Namespace.ALERTS_THREADS
 NOTIFY_SECONDS = "lagwatch_alert_notify_seconds"
 BROKEN = "lagwatch_alert_receiver_broken"
 NOTIFICATIONS = "lagwatch_alert_notifications_total"
@@ -39,6 +40,19 @@ def outbox_record(n: Notification) -> Record:
     key = f"{int(n.created_at * 1000):013d}.{n.receiver}.{n.group_key}"
     body = {"notification": n.to_json(), "attempts": 0, "next_attempt_at": n.created_at}
     return Record(OUTBOX, key, n.created_at, body)
+
+
+def _carry_changes(older: Record, newer: Record) -> Record:
+    """Return ``newer`` with the changes ``older`` would have told put before its own."""
+    before = older.body["notification"].get("changes") or []
+    if not before:
+        return newer
+    notification = dict(newer.body["notification"])
+    mine = notification.get("changes") or []
+    notification["changes"] = [*before, *(c for c in mine if c not in before)]
+    return Record(
+        newer.namespace, newer.key, newer.ts, {**newer.body, "notification": notification}
+    )
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,7 @@ class Dispatcher:
         if now - self._pruned_at > 3600:
             self._pruned_at = now
             self.store.delete_records(HISTORY, older_than=now - self.keep_history)
+            self.store.delete_records(THREADS, older_than=now - self.keep_history)
         waiting = Counter(r.body["notification"]["receiver"] for r in left)
         return self._samples(waiting, now)
 
@@ -147,13 +162,15 @@ class Dispatcher:
         health = self.health[name]
         notifier = self.notifiers[name]
         # Only the newest record of each group matters: it carries the group's whole state.
+        # What changed in the ones it replaces is told with it, so no change goes untold.
         newest: dict[str, Record] = {}
         for record in sorted(records, key=lambda r: r.key):
             group = record.body["notification"]["group_key"]
             if group in newest:
-                self._finish(
-                    [newest[group]], "superseded", "a newer update of the group replaced it", now
-                )
+                older = newest[group]
+                record = _carry_changes(older, record)
+                self.store.put_records([record])
+                self._finish([older], "superseded", "a newer update of the group replaced it", now)
             newest[group] = record
         live = []
         for record in newest.values():
@@ -169,8 +186,19 @@ class Dispatcher:
         parts = tuple(Notification.from_json(r.body["notification"]) for r in batch)
         if not self.may_send():
             return
+        thread_key = f"{name}/{parts[0].group_key}"
+        if getattr(notifier, "threads", False):
+            # Where the group's message is, so the receiver updates it instead of adding one.
+            found = self.store.get_record(THREADS, thread_key)
+            if found is not None:
+                parts = (replace(parts[0], thread=dict(found.body)),)
         result = notifier.send(Digest(parts) if len(parts) > 1 else parts[0])
         done = self.clock()
+        if result.ok and getattr(notifier, "threads", False):
+            if parts[0].status == "resolved":
+                self.store.delete_records(THREADS, [thread_key])  # the group is over
+            elif result.thread:
+                self.store.put_records([Record(THREADS, thread_key, done, dict(result.thread))])
         health.next_allowed_at = done + notifier.min_interval
         health.dirty = True
         if result.ok:

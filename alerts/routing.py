@@ -141,3 +141,17 @@ def group_key(destination: Destination, labels: Mapping[str, str]) -> str:
         separators=(",", ":"),
     )
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def incident_key(destination: Destination, incident: str) -> str:
+    """Return the key of the notification group that tells ``incident`` at ``destination``.
+
+    It holds for the incident's life, so PagerDuty's dedup_key and Slack's message stay
+    the same while alerts join and leave it.
+    """
+    text = json.dumps(
+        [destination.receiver, destination.route, {"incident": incident}],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:20]

@@ -211,12 +211,18 @@ class Threshold:
                 (p.label_dict, p.value, p.ts) for p in view.select(e.selector) if p.ts >= oldest
             ]
         else:
-            # The common case, kept to one pass: only points past the threshold become observations.
-            holds = COMPARISONS[e.op]
+            # The common case: only points past the threshold become observations, and a view
+            # that keeps its data re-tests only the values that changed since the last cycle.
+            holds, threshold = COMPARISONS[e.op], e.threshold
+            past = view.where(
+                e.selector,
+                (e.op, threshold),
+                lambda p: p.value == p.value and holds(p.value, threshold),
+            )
             return [
-                Observation(p.label_dict, p.value, p.ts, e.threshold, e.op, p.note)
-                for p in view.select(e.selector)
-                if p.ts >= oldest and p.value == p.value and holds(p.value, e.threshold)
+                Observation(p.label_dict, p.value, p.ts, threshold, e.op, p.note)
+                for p in past
+                if p.ts >= oldest
             ]
         if e.aggregation:
             items = aggregate(items, e.aggregation, e.by)

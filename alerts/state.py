@@ -138,8 +138,6 @@ def step(
         cleared = None
     else:
         condition, since, cleared = _condition(before, active, obs.ts if obs else now, timing, now)
-    if obs is not None:
-        before = replace(before, value=obs.value, threshold=obs.threshold, op=obs.op, note=obs.note)
 
     changes = tuple(t for t in before.changes if now - t <= flap.window)
     entered_firing = condition == FIRING and before.condition != FIRING
@@ -167,8 +165,14 @@ def step(
         fired_at, resolved_at = now, None
     elif shown == RESOLVED and before.state != RESOLVED:
         resolved_at = now
+    observed: dict[str, Any] = (
+        {"value": obs.value, "threshold": obs.threshold, "op": obs.op, "note": obs.note}
+        if obs is not None
+        else {}
+    )
     return replace(
         before,
+        **observed,
         state=shown,
         condition=condition or RESOLVED,
         active_since=since,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +24,13 @@ class DataView(Protocol):
         """Return the newest value of every series the selector matches."""
         ...
 
+    def where(
+        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+    ) -> Iterable[LatestValue]:
+        """Return the newest values ``select`` gives that pass ``test``, a pure function of the
+        value named by ``key`` (a view that keeps its data may re-test only what changed)."""
+        ...
+
     def history(
         self, selector: Selector, start: float, max_points: int = 500, agg: Aggregation = "max"
     ) -> list[Series]:
@@ -32,13 +39,78 @@ class DataView(Protocol):
 
 
 class _Index:
-    """The points of one metric, indexed by label value so matchers test values, not points."""
+    """The points of one metric, indexed by label value so matchers test values, not points.
+
+    It can be kept across cycles: ``apply`` puts newer values in place, and what
+    a selector matches is worked out again only when a new series appears.
+    """
 
     def __init__(self, points: list[LatestValue]) -> None:
         # Labels stay the store's sorted tuples: only the values that fire become dicts.
-        self.points = points
+        self.points = list(points)
+        self._slot = {p.labels: i for i, p in enumerate(self.points)}
         self._by_label: dict[str, dict[str, list[int]]] = {}
+        self._matched: dict[Selector, list[int] | None] = {}
+        self._matched_sets: dict[Selector, set[int]] = {}
         self._selected: dict[Selector, list[LatestValue]] = {}
+        # Which positions the last ``apply`` changed (None: every one may have), and how many
+        # applies there were: what lets ``holding`` re-test only what changed.
+        self.changed: set[int] | None = None
+        self.generation = 0
+        self._holding: dict[tuple[Selector, Hashable], tuple[int, dict[int, LatestValue]]] = {}
+
+    def apply(self, values: Sequence[LatestValue]) -> None:
+        """Take newer values of this metric's series (a new series is added)."""
+        grew = False
+        points, slot = self.points, self._slot
+        changed: set[int] = set()
+        for value in values:
+            i = slot.get(value.labels)
+            if i is None:
+                slot[value.labels] = len(points)
+                points.append(value)
+                grew = True
+            elif value.ts >= points[i].ts:
+                points[i] = value
+                changed.add(i)
+        if grew:
+            self._by_label.clear()
+            self._matched.clear()
+            self._matched_sets.clear()
+            self._holding.clear()
+        self.changed = None if grew else changed
+        self.generation += 1
+        self._selected.clear()
+
+    def holding(
+        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+    ) -> Iterable[LatestValue]:
+        """Return the selected points that pass ``test``, re-testing only those that changed."""
+        cached = self._holding.get((selector, key))
+        points = self.points
+        if cached is not None and cached[0] == self.generation:
+            return cached[1].values()
+        if cached is None or cached[0] != self.generation - 1 or self.changed is None:
+            positions = self._match(selector)
+            if positions is None:
+                positions = list(range(len(points)))
+            held = {i: points[i] for i in positions if test(points[i])}
+        else:
+            held = cached[1]
+            matched = self._matched_sets.get(selector)
+            if matched is None:
+                positions = self._match(selector)
+                matched = set(range(len(points)) if positions is None else positions)
+                self._matched_sets[selector] = matched
+            changed = self.changed
+            for i in changed & matched if len(changed) < len(matched) else matched & changed:
+                point = points[i]
+                if test(point):
+                    held[i] = point
+                else:
+                    held.pop(i, None)
+        self._holding[(selector, key)] = (self.generation, held)
+        return held.values()
 
     def _values(self, label: str) -> dict[str, list[int]]:
         index = self._by_label.get(label)
@@ -48,10 +120,10 @@ class _Index:
                 index[next((v for k, v in point.labels if k == label), "")].append(i)
         return index
 
-    def select(self, selector: Selector) -> list[LatestValue]:
-        found = self._selected.get(selector)
-        if found is not None:
-            return found
+    def _match(self, selector: Selector) -> list[int] | None:
+        """Return the positions of the series ``selector`` matches (None: every series)."""
+        if selector in self._matched:
+            return self._matched[selector]
         chosen: set[int] | None = None
         for matcher in selector.matchers:
             values = self._values(matcher.name)
@@ -65,8 +137,17 @@ class _Index:
             chosen = hits if chosen is None else chosen & hits
             if not chosen:
                 break
-        found = list(self.points) if chosen is None else [self.points[i] for i in sorted(chosen)]
-        self._selected[selector] = found
+        found = None if chosen is None else sorted(chosen)
+        self._matched[selector] = found
+        return found
+
+    def select(self, selector: Selector) -> list[LatestValue]:
+        found = self._selected.get(selector)
+        if found is None:
+            positions = self._match(selector)
+            points = self.points
+            found = list(points) if positions is None else [points[i] for i in positions]
+            self._selected[selector] = found
         return found
 
 
@@ -107,26 +188,101 @@ class LiveView:
             index = self._metrics[selector.metric] = _Index(values)
         return index.select(selector)
 
+    def where(
+        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+    ) -> Iterable[LatestValue]:
+        return [p for p in self.select(selector) if test(p)]
+
     def history(
         self, selector: Selector, start: float, max_points: int = 500, agg: Aggregation = "max"
     ) -> list[Series]:
-        window = self.now - start
-        key = (str(selector), round(window), max_points, agg)
-        # A window's answer may be reused for 1/60 of its length (at most a minute).
-        ttl = min(60.0, window / 60.0)
-        found = self.ranges.get(key, self.now, ttl)
-        if found is None:
-            found = self.store.query_range(
-                selector.metric,
-                selector.equalities,
-                start,
-                self.now,
-                step=window / max_points,
-                agg=agg,
-                max_points=max_points,
-            )
-            self.ranges.put(key, self.now, found)
-        return [s for s in found if selector.matches(s.label_dict)]
+        return _history(self.store, self.ranges, self.now, selector, start, max_points, agg)
+
+
+def _history(
+    store: Store,
+    ranges: RangeCache,
+    now: float,
+    selector: Selector,
+    start: float,
+    max_points: int,
+    agg: Aggregation,
+) -> list[Series]:
+    window = now - start
+    key = (str(selector), round(window), max_points, agg)
+    # A window's answer may be reused for 1/60 of its length (at most a minute).
+    ttl = min(60.0, window / 60.0)
+    found = ranges.get(key, now, ttl)
+    if found is None:
+        found = store.query_range(
+            selector.metric,
+            selector.equalities,
+            start,
+            now,
+            step=window / max_points,
+            agg=agg,
+            max_points=max_points,
+        )
+        ranges.put(key, now, found)
+    return [s for s in found if selector.matches(s.label_dict)]
+
+
+class FollowingView:
+    """Keeps the latest values of the metrics rules read, and reads only what changed.
+
+    The first ``refresh`` reads every series of those metrics; each later one asks
+    the store for what was written since (``Store.latest_since``) and puts it in
+    place. Series nobody writes any more stay with their old time, which is what
+    absent rules judge. Ranges are read like ``LiveView`` does.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        started: float,
+        metrics: Collection[str] | None = None,
+        ranges: RangeCache | None = None,
+    ) -> None:
+        self.store = store
+        self.now = started
+        self.started = started
+        self.metrics = None if metrics is None else frozenset(metrics)
+        self.ranges = ranges or RangeCache()
+        self.cursor: int | None = None
+        self._metrics: dict[str, _Index] = {}
+        self.changed = 0  # series read by the last refresh
+
+    def refresh(self, now: float) -> FollowingView:
+        """Read what was written since the last refresh (everything, the first time)."""
+        changes = self.store.latest_since(self.cursor, self.metrics)
+        by_metric: dict[str, list[LatestValue]] = defaultdict(list)
+        for value in changes.values:
+            by_metric[value.name].append(value)
+        for name, values in by_metric.items():
+            index = self._metrics.get(name)
+            if index is None:
+                self._metrics[name] = _Index(values)
+            else:
+                index.apply(values)
+        self.cursor = changes.cursor
+        self.changed = len(changes.values)
+        self.now = now
+        return self
+
+    def select(self, selector: Selector) -> list[LatestValue]:
+        index = self._metrics.get(selector.metric)
+        return [] if index is None else index.select(selector)
+
+    def where(
+        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+    ) -> Iterable[LatestValue]:
+        index = self._metrics.get(selector.metric)
+        return () if index is None else index.holding(selector, key, test)
+
+    def history(
+        self, selector: Selector, start: float, max_points: int = 500, agg: Aggregation = "max"
+    ) -> list[Series]:
+        return _history(self.store, self.ranges, self.now, selector, start, max_points, agg)
 
 
 class ReplayView:
@@ -159,6 +315,11 @@ class ReplayView:
             if i >= 0 and selector.matches(dict(labels)):
                 out.append(LatestValue(selector.metric, labels, values[i], times[i], notes[i]))
         return out
+
+    def where(
+        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+    ) -> Iterable[LatestValue]:
+        return [p for p in self.select(selector) if test(p)]
 
     def history(
         self, selector: Selector, start: float, max_points: int = 500, agg: Aggregation = "max"

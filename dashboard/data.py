@@ -28,6 +28,8 @@ import streamlit as st
 from lagwatch.alerts import silences as alert_silences
 from lagwatch.alerts.history import NAMESPACE as ALERT_HISTORY
 from lagwatch.alerts.history import Change
+from lagwatch.alerts.incidents import NAMESPACE as ALERT_INCIDENTS
+from lagwatch.alerts.incidents import Incident
 from lagwatch.alerts.silences import Silence, add_silence, list_silences
 from lagwatch.alerts.state import FIRING, PENDING, RESOLVED, AlertState
 from lagwatch.alerts.state import NAMESPACE as ALERT_STATES
@@ -301,6 +303,13 @@ def alerts() -> list[AlertState]:
         (AlertState.from_json(r.body) for r in rows),
         key=lambda a: (STATE_ORDER.get(a.state, 9), -a.since),
     )
+
+
+def incidents() -> list[Incident]:
+    """Return the incidents the engine keeps (open ones first, then the newest)."""
+    rows = _records(config_path(), ALERT_INCIDENTS, None, None, False)
+    found = [Incident.from_json(r.body) for r in rows]
+    return sorted(found, key=lambda i: (i.state != "open", -i.created_at))
 
 
 def alert_history(window: Window, limit: int = 500) -> list[Change]:

@@ -128,6 +128,7 @@ alerts:
       severity: page
       annotations:
         summary: "Pipeline {{ $$labels.pipeline }}: {{ $$labels.hop }} is {{ $$value | duration }} behind"
+        evidence: "no probe through {{ $$labels.hop }} for {{ $$value | duration }}"
         description: "No probe has passed this consumer group for {{ $$value | duration }}; the hops before it are fresh."
         dashboard_url: "{{ $$dashboard }}/pipeline?pipeline={{ $$labels.pipeline }}"
 dashboard:

@@ -3,9 +3,10 @@
 from lagwatch.store.config import StoreConfig
 from lagwatch.store.open import open_store
 from lagwatch.store.protocol import Store, StoreUnavailable
-from lagwatch.store.sample import Labels, LatestValue, Record, Sample, Series
+from lagwatch.store.sample import Labels, LatestChanges, LatestValue, Record, Sample, Series
 
 __all__ = [
+    "LatestChanges",
     "LatestValue",
     "Labels",
     "Record",

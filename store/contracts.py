@@ -84,6 +84,11 @@ class Namespace:
     ALERTS_SENT = "alerts.sent"
     ALERTS_SILENCES = "alerts.silences"
     ALERTS_HISTORY = "alerts.history"
+    ALERTS_INCIDENTS = "alerts.incidents"
+    """Key: the incident's id; body: ``alerts.incidents.Incident`` (members, root, headline)."""
+    ALERTS_THREADS = "alerts.threads"
+    """Key: ``RECEIVER/GROUP``; body: where the receiver's message of a group is (Slack's
+    channel and ts), so later notifications update it and reply in its thread."""
     PROBE_TRACES = "probe.traces"
     TAP_POSITION = "tap.position"
     """Key: the tap's name; body: ``TapPositionBody``."""

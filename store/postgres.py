@@ -311,11 +311,12 @@ class PostgresStore(SqlStore):
             ["int8", "int8", "float8", "text"],
             [(sid, ts, value, note) for sid, (ts, value, note) in newest.items()],
         )
-        cur.execute(
-            "INSERT INTO latest (series_id, ts, value, note) "
-            "SELECT series_id, ts, value, note FROM latest_in "
+        cur.execute(  # seq: this transaction's id, as _write_seq gives it
+            "INSERT INTO latest (series_id, ts, value, note, seq) "
+            "SELECT series_id, ts, value, note, pg_current_xact_id()::text::bigint FROM latest_in "
             "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, "
-            "value = excluded.value, note = excluded.note WHERE excluded.ts >= latest.ts"
+            "value = excluded.value, note = excluded.note, seq = excluded.seq "
+            "WHERE excluded.ts >= latest.ts"
         )
 
     @staticmethod
@@ -450,6 +451,25 @@ class PostgresStore(SqlStore):
             for sid, seconds, values in cur.fetchall():
                 points[sid].extend(zip(seconds, values, strict=True))
         return points
+
+    # -- change cursor ---------------------------------------------------------
+
+    def _after_schema(self, cur: Any) -> None:
+        cur.execute("ALTER TABLE latest ADD COLUMN IF NOT EXISTS seq BIGINT")  # stores before seq
+        cur.execute("CREATE INDEX IF NOT EXISTS latest_seq ON latest (seq)")
+
+    # Several daemons write at once, and commit out of the order they started in: a
+    # sequence would let a reader skip a write that commits late. A row instead carries
+    # the id of the transaction that wrote it, and a reader's cursor is the oldest
+    # transaction still running when it read (its snapshot's xmin): any write it could
+    # not see has an id at or above that.
+    def _write_seq(self, cur: Any) -> int:
+        cur.execute("SELECT pg_current_xact_id()::text::bigint")
+        return int(cur.fetchone()[0])
+
+    def _change_floor(self, cur: Any) -> int:
+        cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return int(cur.fetchone()[0])
 
     # -- locks -----------------------------------------------------------------
 

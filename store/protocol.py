@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal, Protocol
 
-from lagwatch.store.sample import LatestValue, Record, Sample, Series
+from lagwatch.store.sample import LatestChanges, LatestValue, Record, Sample, Series
 
 Aggregation = Literal["avg", "min", "max"]
 
@@ -29,6 +29,20 @@ class Store(Protocol):
         self, name: str | None = None, matchers: Mapping[str, str] | None = None
     ) -> list[LatestValue]:
         """Return the newest value of every series matching ``name`` and ``matchers``."""
+        ...
+
+    def latest_since(
+        self, cursor: int | None = None, names: Collection[str] | None = None
+    ) -> LatestChanges:
+        """Return the newest value of every series written since ``cursor`` (None: every series),
+        of the metrics in ``names`` (None: of every metric).
+
+        The answer carries the cursor for the next call. It may repeat a series
+        that was not written again, and never leaves out one that was: a reader
+        that keeps its own copy of ``latest()`` and applies each answer stays
+        exact while reading only what changed. Cursors are opaque and stay valid
+        across store objects and restarts.
+        """
         ...
 
     def query_range(

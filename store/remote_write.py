@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import cramjam
@@ -30,7 +30,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from lagwatch.store.config import RemoteWriteConfig
 from lagwatch.store.protocol import Aggregation, Store
-from lagwatch.store.sample import LatestValue, Record, Sample, Series
+from lagwatch.store.sample import LatestChanges, LatestValue, Record, Sample, Series
 
 log = logging.getLogger("lagwatch.store.remote_write")
 
@@ -263,8 +263,9 @@ class RemoteWriteStore:
         return f"RemoteWriteStore({self.inner!r})"
 
     def write(self, samples: Sequence[Sample]) -> None:
-        # An empty write still records the sender's figures. Stored first: a write the store refuses is retried by the caller, so it
-        # reaches the remote once, when the store has it.
+        # An empty write still records the sender's figures. Stored first: a write
+        # the store refuses is retried by the caller, so it reaches the remote once,
+        # when the store has it.
         health = self.writer.health(max((s.ts for s in samples), default=time.time()))
         self.inner.write([*samples, *health])
         self.writer.add(samples)
@@ -273,6 +274,11 @@ class RemoteWriteStore:
         self, name: str | None = None, matchers: Mapping[str, str] | None = None
     ) -> list[LatestValue]:
         return self.inner.latest(name, matchers)
+
+    def latest_since(
+        self, cursor: int | None = None, names: Collection[str] | None = None
+    ) -> LatestChanges:
+        return self.inner.latest_since(cursor, names)
 
     def query_range(
         self,

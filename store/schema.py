@@ -16,11 +16,14 @@ SCHEMA = [
         value DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (series_id, ts)){without_rowid}""",
     "CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts)",
+    # ``seq`` marks which write last changed the row (Store.latest_since reads by it);
+    # stores made before it existed get the column from each backend's migration.
     """CREATE TABLE IF NOT EXISTS latest (
         series_id BIGINT PRIMARY KEY,
         ts BIGINT NOT NULL,
         value DOUBLE PRECISION NOT NULL,
-        note TEXT)""",
+        note TEXT,
+        seq BIGINT)""",
     """CREATE TABLE IF NOT EXISTS rollup_1m (
         series_id BIGINT NOT NULL,
         bucket BIGINT NOT NULL,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from itertools import groupby
 from operator import itemgetter
@@ -13,7 +13,7 @@ from typing import Any
 from lagwatch.store.config import Retention
 from lagwatch.store.protocol import Aggregation, StoreUnavailable
 from lagwatch.store.records import SqlRecords
-from lagwatch.store.sample import Labels, LatestValue, Sample, Series, labels_key
+from lagwatch.store.sample import Labels, LatestChanges, LatestValue, Sample, Series, labels_key
 from lagwatch.store.schema import CHUNK, MS, ROLLUPS, SCHEMA, to_ms
 
 # Samples arriving this late still land in their rollup bucket.
@@ -93,7 +93,15 @@ class SqlStore(SqlRecords):
             cur.execute(statement.format(id=self.id_type, without_rowid=self.without_rowid))
 
     def _after_schema(self, cur: Any) -> None:
-        """Backend-specific setup after the tables exist."""
+        """Backend-specific setup after the tables exist (and migrations of older stores)."""
+
+    def _write_seq(self, cur: Any) -> int:
+        """Return the change mark of this write, for the ``latest`` rows it changes."""
+        raise NotImplementedError
+
+    def _change_floor(self, cur: Any) -> int:
+        """Return a mark no later write can fall below: the cursor after a read that follows."""
+        raise NotImplementedError
 
     def _before_rollup(self, cur: Any, table: str, begin: int, end: int) -> None:
         """Called before buckets in [begin, end) are written to ``table``."""
@@ -239,13 +247,15 @@ class SqlStore(SqlRecords):
             ),
             rows,
         )
+        seq = self._write_seq(cur)
         cur.executemany(
             self._sql(
-                "INSERT INTO latest (series_id, ts, value, note) VALUES (?, ?, ?, ?) "
+                "INSERT INTO latest (series_id, ts, value, note, seq) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, "
-                "value = excluded.value, note = excluded.note WHERE excluded.ts >= latest.ts"
+                "value = excluded.value, note = excluded.note, seq = excluded.seq "
+                "WHERE excluded.ts >= latest.ts"
             ),
-            [(sid, ts, value, note) for sid, (ts, value, note) in newest.items()],
+            [(sid, ts, value, note, seq) for sid, (ts, value, note) in newest.items()],
         )
 
     # -- reading -------------------------------------------------------------
@@ -273,6 +283,44 @@ class SqlStore(SqlRecords):
                 out.append(LatestValue(sname, labels, float(value), ts / MS, note))
         out.sort(key=lambda v: (v.name, v.labels))
         return out
+
+    def latest_since(
+        self, cursor: int | None = None, names: Collection[str] | None = None
+    ) -> LatestChanges:
+        wanted = None if names is None else set(names)
+        rows: list[tuple[Any, ...]] = []
+        with self._cursor() as cur:
+            # The floor is read before the rows: whatever commits after it is read next time.
+            floor = self._change_floor(cur)
+            if cursor is not None:
+                # What changed, by the seq index; the metric is told apart from cached series.
+                cur.execute(
+                    self._sql("SELECT series_id, ts, value, note FROM latest WHERE seq >= ?"),
+                    (int(cursor),),
+                )
+                rows = cur.fetchall()
+            elif wanted is None:
+                cur.execute("SELECT series_id, ts, value, note FROM latest")
+                rows = cur.fetchall()
+            else:
+                ordered = sorted(wanted)
+                for i in range(0, len(ordered), CHUNK):
+                    part = ordered[i : i + CHUNK]
+                    marks = ",".join([self.placeholder] * len(part))
+                    cur.execute(
+                        "SELECT l.series_id, l.ts, l.value, l.note FROM latest l "  # noqa: S608 - only placeholders
+                        f"JOIN series s ON s.id = l.series_id WHERE s.name IN ({marks})",
+                        part,
+                    )
+                    rows.extend(cur.fetchall())
+            self._describe(cur, [r[0] for r in rows])
+        named = self._series_by_id
+        if wanted is not None and cursor is not None:
+            rows = [r for r in rows if named[r[0]][0] in wanted]
+        values = [
+            LatestValue(*named[sid], float(value), ts / MS, note) for sid, ts, value, note in rows
+        ]
+        return LatestChanges(values, floor)
 
     def _watermark(self, cur: Any, table: str) -> int | None:
         cur.execute(self._sql("SELECT value FROM meta WHERE key = ?"), (f"watermark:{table}",))

@@ -11,6 +11,8 @@ from typing import IO, Any
 from lagwatch.store.config import Retention
 from lagwatch.store.sql import SqlStore
 
+SEQ = "latest_seq"
+
 
 class SqliteStore(SqlStore):
     """The embedded default store.
@@ -50,6 +52,26 @@ class SqliteStore(SqlStore):
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA cache_size = -65536")
         return conn
+
+    def _after_schema(self, cur: Any) -> None:
+        cur.execute("PRAGMA table_info(latest)")
+        if "seq" not in {row[1] for row in cur.fetchall()}:
+            cur.execute("ALTER TABLE latest ADD COLUMN seq BIGINT")  # a store from before seq
+        cur.execute("CREATE INDEX IF NOT EXISTS latest_seq ON latest (seq)")
+        cur.execute("INSERT INTO meta (key, value) VALUES (?, 0) ON CONFLICT DO NOTHING", (SEQ,))
+
+    # One writer at a time (SQLite's write lock): a counter orders the writes exactly.
+    def _write_seq(self, cur: Any) -> int:
+        # The UPDATE takes the write lock first, so two writing processes never share a mark.
+        cur.execute("UPDATE meta SET value = value + 1 WHERE key = ?", (SEQ,))
+        cur.execute("SELECT value FROM meta WHERE key = ?", (SEQ,))
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def _change_floor(self, cur: Any) -> int:
+        cur.execute("SELECT value FROM meta WHERE key = ?", (SEQ,))
+        row = cur.fetchone()
+        return (int(row[0]) if row else 0) + 1
 
     def maintain(self, now: float) -> None:
         super().maintain(now)

@@ -53,10 +53,35 @@ class Notification:
     reason: str = "new"
     silence_hint: str = ""
     dashboard_url: str = ""
+    # The incident this group tells (see alerts/incidents.py ``Incident.snapshot``): its
+    # root, headline and every member; None for a group of alerts not tied to a pipeline.
+    incident: dict[str, Any] | None = None
+    # What changed since the receiver was last told the group (joined, resolved, root).
+    changes: tuple[str, ...] = ()
+    # Where the receiver's earlier message of this group is (Slack: channel and ts), set by
+    # the dispatcher when it sends, never stored in the outbox.
+    thread: dict[str, str] | None = None
 
     @property
     def dedup_key(self) -> str:
         return f"lagwatch/{self.receiver}/{self.group_key}"
+
+    @property
+    def place(self) -> str:
+        """Return the incident's root hop and pipelines, e.g. ``group:fraud-scorer (orders)``."""
+        if self.incident is None:
+            return ""
+        root = self.incident.get("root") or {}
+        pipelines = ", ".join(self.incident.get("pipelines") or [])
+        return f"{root.get('hop', '')}" + (f" ({pipelines})" if pipelines else "")
+
+    @property
+    def headline(self) -> str:
+        """Return what the incident's root and the others say, or the first alert's summary."""
+        if self.incident is not None and self.incident.get("headline"):
+            return str(self.incident["headline"])
+        shown = self.firing or list(self.alerts)
+        return shown[0].summary if shown else self.title
 
     @property
     def firing(self) -> list[AlertView]:
@@ -70,28 +95,53 @@ class Notification:
     def title(self) -> str:
         names = sorted({a.name for a in self.alerts})
         label = where(self.group_labels, skip=("alertname",))
+        if self.incident is not None:
+            label = ""
+            root = (self.incident.get("root") or {}).get("alert")
+            if root in names:  # the root's rule first
+                names = [root, *[n for n in names if n != root]]
         flapping = any(a.flapping for a in self.firing)
-        if self.status == "resolved":
+        if self.status == "resolved" and self.incident and self.incident.get("merged_into"):
+            head = "MERGED"
+        elif self.status == "resolved":
             head = "RESOLVED"
         else:
             head = "FLAPPING" if flapping else "FIRING"
             if len(self.firing) > 1:
                 head += f":{len(self.firing)}"
+        if self.incident is not None:
+            if not names:
+                names = [m["alert"] for m in self.incident.get("members", [])][:3]
+            return f"[{head}] {self.place}: {', '.join(dict.fromkeys(names))}"
         return f"[{head}] {', '.join(names)}" + (f" {label}" if label else "")
 
     @property
     def severity(self) -> str:
         order = list(PD_SEVERITY)  # most severe first
         firing = self.firing or list(self.alerts)
-        return min((a.severity for a in firing), key=lambda s: order.index(s) if s in order else 9)
+        return min(
+            (a.severity for a in firing),
+            key=lambda s: order.index(s) if s in order else 9,
+            default="info",
+        )
+
+    @property
+    def held(self) -> list[dict[str, Any]]:
+        """Return the incident's members that still fire but are not told in it any more."""
+        if self.incident is None:
+            return []
+        return [m for m in self.incident.get("members", []) if m.get("state") in ("held", "moved")]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        body.pop("thread")
+        return body
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Notification:
         alerts = tuple(AlertView(**a) for a in body["alerts"])
-        return cls(**{**body, "alerts": alerts})
+        known = {k: v for k, v in body.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "alerts": alerts, "changes": tuple(body.get("changes") or ())})
 
 
 @dataclass(frozen=True)
@@ -107,25 +157,34 @@ class Digest:
 
 @dataclass(frozen=True)
 class Result:
-    """How a send went: ok; or retry (after ``retry_after`` if the receiver said); or permanent."""
+    """How a send went: ok; or retry (after ``retry_after`` if the receiver said); or permanent.
+
+    ``thread`` is where the receiver put the message (Slack's channel and ts), for the
+    dispatcher to give back with the group's later notifications.
+    """
 
     ok: bool
     status: int | None = None
     detail: str = ""
     retry_after: float | None = None
     permanent: bool = False
+    thread: dict[str, str] | None = None
 
 
 class Notifier(Protocol):
     """Delivers notifications to one receiver.
 
     ``min_interval`` is the receiver's rate limit; ``merges`` says whether a
-    backlog may be sent as one Digest instead of one message per group.
+    backlog may be sent as one Digest instead of one message per group;
+    ``threads`` whether it keeps one message per group that later ones update.
     """
 
     name: str
     min_interval: float
     merges: bool
+    # True: a notification after the first of its group goes with ``thread`` (where the
+    # receiver put the group's message, from ``Result.thread``) to update it in place.
+    threads: bool
 
     def send(self, notification: Notification | Digest) -> Result: ...
 

@@ -16,6 +16,7 @@ class WebhookNotifier:
     """What Slack and PagerDuty share: one HTTP client with the delivery timeout, no redirects."""
 
     merges = False
+    threads = False
 
     def __init__(self, name: str, min_interval: float, timeout: float) -> None:
         self.name = name

@@ -28,6 +28,7 @@ class LogNotifier:
     """Writes notifications as JSON lines and keeps them in ``sent``; the fixture tests read."""
 
     merges = True
+    threads = False
 
     def __init__(self, name: str, config: LogConfig) -> None:
         self.name = name

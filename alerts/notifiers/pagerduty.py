@@ -39,6 +39,11 @@ def event_payload(n: Notification, routing_key: str) -> dict[str, Any]:
     summary = n.title + ": " + first.summary
     if len(firing) == 1:
         summary += f" ({first.value_text()})"
+    if n.incident is not None:
+        # One PagerDuty incident per lagwatch incident: its root hop and the evidence.
+        summary = f"{n.title}: {n.headline}"
+        root = next((a for a in firing if a.fingerprint == _root(n)), first)
+        labels = dict(root.labels)
     details: dict[str, Any] = {
         "firing": [
             {
@@ -55,6 +60,19 @@ def event_payload(n: Notification, routing_key: str) -> dict[str, Any]:
         "resolved": [{"alert": a.name, "labels": a.labels} for a in n.resolved],
         "silence": n.silence_hint,
     }
+    if n.incident is not None:
+        details["incident"] = {
+            "id": n.incident.get("id"),
+            "root": n.incident.get("root"),
+            "pipelines": n.incident.get("pipelines"),
+            "headline": n.headline,
+            "members": [
+                {k: m.get(k) for k in ("alert", "hop", "state", "evidence", "muted")}
+                for m in n.incident.get("members", [])
+            ],
+        }
+        if n.changes:
+            details["changes"] = list(n.changes)
     links: list[dict[str, str]] = []
     for a in firing:
         for key, text in (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard")):
@@ -75,9 +93,13 @@ def event_payload(n: Notification, routing_key: str) -> dict[str, Any]:
             or "lagwatch",
             "severity": PD_SEVERITY.get(n.severity, "warning"),
             "timestamp": _iso(min(a.active_since for a in firing)),
-            "component": next((labels[k] for k in COMPONENT_LABELS if labels.get(k)), first.name),
-            "group": labels.get("pipeline") or labels.get("source") or labels.get("cluster") or "",
-            "class": first.name,
+            "component": _component(n, labels, first.name),
+            "group": ", ".join((n.incident or {}).get("pipelines") or [])
+            or labels.get("pipeline")
+            or labels.get("source")
+            or labels.get("cluster")
+            or "",
+            "class": ((n.incident or {}).get("root") or {}).get("alert") or first.name,
             "custom_details": details,
         },
         "links": links[:10],
@@ -85,6 +107,19 @@ def event_payload(n: Notification, routing_key: str) -> dict[str, Any]:
     if n.dashboard_url:
         body["client_url"] = n.dashboard_url
     return body
+
+
+def _root(n: Notification) -> str:
+    return str(((n.incident or {}).get("root") or {}).get("fingerprint") or "")
+
+
+def _component(n: Notification, labels: dict[str, str], name: str) -> str:
+    """Return the thing at fault: an incident's root hop, else the most specific label."""
+    if n.incident is not None and n.place:
+        hop = str((n.incident.get("root") or {}).get("hop") or "")
+        if hop:
+            return hop.split(":", 1)[-1]
+    return next((labels[k] for k in COMPONENT_LABELS if labels.get(k)), name)
 
 
 class PagerDutyNotifier(WebhookNotifier):

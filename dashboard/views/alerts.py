@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from lagwatch.alerts.incidents import Incident
 from lagwatch.alerts.silences import Silence, parse_matchers, silenced_by, split_matchers
 from lagwatch.alerts.state import FIRING, PENDING, RESOLVED, AlertState
 from lagwatch.alerts.template import value_text
@@ -34,10 +35,47 @@ def muted_by(alert: AlertState, silences: Sequence[Silence], at: float) -> str:
 STATE_HEALTH = {FIRING: model.CRIT, PENDING: model.WARN, RESOLVED: model.OK}
 
 
-def alert_rows(alerts: list[AlertState], silences: Sequence[Silence]) -> list[dict[str, Any]]:
+def place(incident: Incident) -> str:
+    """Return an incident as the page names it: its root hop and pipelines."""
+    pipelines = ", ".join(incident.pipelines)
+    return incident.root_hop + (f" ({pipelines})" if pipelines else "")
+
+
+def incident_of(incidents: Sequence[Incident]) -> dict[str, Incident]:
+    """Return which incident tells each alert (a merged one's alerts are in the one it joined)."""
+    out: dict[str, Incident] = {}
+    for inc in incidents:
+        for fp, m in inc.members.items():
+            if m.state not in ("moved", "released"):
+                out.setdefault(fp, inc)
+    return out
+
+
+def grouped(alerts: list[AlertState], incidents: Sequence[Incident]) -> list[AlertState]:
+    """Return the alerts with each incident's together (its root first), then the others."""
+    of = incident_of(incidents)
+    order = {inc.id: i for i, inc in enumerate(incidents)}
+
+    def key(a: AlertState) -> tuple[int, int]:
+        inc = of.get(a.fingerprint)
+        if inc is None:
+            return (len(order), 0)
+        return (order[inc.id], 0 if a.fingerprint == inc.root else 1)
+
+    return sorted(alerts, key=key)  # stable: the engine's order within each
+
+
+def alert_rows(
+    alerts: list[AlertState], silences: Sequence[Silence], incidents: Sequence[Incident] = ()
+) -> list[dict[str, Any]]:
     at = data.now()
+    of = incident_of(incidents)
     rows = []
-    for a in alerts:
+    for a in grouped(alerts, incidents):
+        inc = of.get(a.fingerprint)
+        told = ""
+        if inc is not None:
+            told = place(inc) + (" · root" if a.fingerprint == inc.root else "")
         link = a.annotations.get("dashboard_url")
         muted = muted_by(a, silences, at)
         muted_now = bool(a.muted) and a.state != RESOLVED
@@ -45,6 +83,7 @@ def alert_rows(alerts: list[AlertState], silences: Sequence[Silence]) -> list[di
         rows.append(
             {
                 "state": f"{a.state} ({shown})" if shown else a.state,
+                "incident": told or fmt.NONE,
                 "severity": a.labels.get("severity") or fmt.NONE,
                 "alert": a.rule,
                 "value": a.value_text(),
@@ -59,6 +98,37 @@ def alert_rows(alerts: list[AlertState], silences: Sequence[Silence]) -> list[di
             }
         )
     return rows
+
+
+def incidents_section(incidents: Sequence[Incident], window: data.Window) -> None:
+    """Show each incident: where its root is, what it says, how many of its alerts fire."""
+    shown = [i for i in incidents if i.state == "open" or (i.resolved_at or 0) >= window.start]
+    if not shown:
+        return
+    st.subheader("Incidents")
+    st.caption(
+        "Alerts tied to one pipeline hop or source are one incident, told as one notification; "
+        "its root is the most upstream hop. The alerts below are grouped by incident."
+    )
+    rows = []
+    for inc in shown:
+        firing = sum(1 for m in inc.members.values() if m.state == FIRING)
+        held = sum(1 for m in inc.members.values() if m.state == "held")
+        state = inc.state if not inc.merged_into else "merged"
+        rows.append(
+            {
+                "state": state,
+                "incident": place(inc),
+                "root": inc.root_rule,
+                "alerts": f"{firing} firing of {len(inc.members)}"
+                + (f", {held} held" if held else ""),
+                "headline": inc.headline,
+                "since": fmt.clock(inc.created_at),
+                "resolved": fmt.clock(inc.resolved_at) if inc.resolved_at else fmt.NONE,
+                ui.HEALTH: model.CRIT if inc.state == "open" else model.OK,
+            }
+        )
+    ui.table(rows, status="state")
 
 
 def history(window: data.Window) -> None:
@@ -209,16 +279,18 @@ def body() -> None:
         )
         with st.expander("Example"):
             st.code(examples.RECEIVERS.strip(), language="yaml")
+    incidents = data.incidents()
+    incidents_section(incidents, window)
     st.subheader("Firing and pending")
     current = [a for a in alerts if a.state != RESOLVED]
     if current:
-        ui.table(alert_rows(current, silences), status="state", column_config=LINKS)
+        ui.table(alert_rows(current, silences, incidents), status="state", column_config=LINKS)
     else:
         ui.empty("Nothing is firing or pending.")
     resolved = [a for a in alerts if a.state == RESOLVED]
     if resolved:
         st.subheader("Recently resolved")
-        ui.table(alert_rows(resolved, silences), status="state", column_config=LINKS)
+        ui.table(alert_rows(resolved, silences, incidents), status="state", column_config=LINKS)
     history(window)
 
 

@@ -146,8 +146,13 @@ def test_a_source_stops_one_source_down_alert_and_no_lag_alerts_for_its_pipeline
             for a in e.body["payload"]["custom_details"]["firing"]
         )
         assert told == [("CollectorDown", "postgres:orders-db")]
+        # Each is an incident of its own pipeline: orders-db's (its group's lag held back
+        # inside it) and billing's ledger.
         titles = sorted(m.body["blocks"][0]["text"]["text"] for m in slack.received)
-        assert titles == ["[FIRING] CollectorDown", "[FIRING] KafkaGroupLagHigh"]
+        assert titles == [
+            "[FIRING] group:ledger (billing): KafkaGroupLagHigh",
+            "[FIRING] source:orders-db (orders): CollectorDown",
+        ]
         lag = next(m for m in slack.received if "KafkaGroupLagHigh" in m.body["text"])
         assert "group=ledger" in lag.body["text"] and "search-indexer" not in str(lag.body)
         muted = [s for s in daemon.alerts.engine.states.values() if s.muted]

@@ -76,6 +76,17 @@ def told(path: Path, alertname: str, state: str, **labels: str) -> bool:
     )
 
 
+def about(path: Path, pipeline: str, hop: str) -> list[dict]:
+    """Return the notifications telling an alert at ``hop`` or about the whole ``pipeline``."""
+
+    def at(labels: dict[str, str]) -> bool:
+        if labels.get("hop") == hop or f"group:{labels.get('group')}" == hop:
+            return True
+        return labels.get("pipeline") == pipeline and "hop" not in labels
+
+    return [n for n in notifications(path) if any(at(a["labels"]) for a in n["alerts"])]
+
+
 def value(store: Store, name: str, **labels: str) -> float | None:
     found = store.latest(name, labels)
     return found[0].value if len(found) == 1 else None
@@ -171,6 +182,19 @@ def test_demo_pipeline_stalls_alerts_and_recovers(
         )
         assert wait_for(lambda: told(log, "KafkaGroupStalled", "resolved", group=names.scorer))
         assert wait_for(lambda: kafka(store, "status", names.scorer) == 0, timeout=30)
+
+        # And all of it was one incident: first told naming the stalled group's hop, then
+        # updated as the other alerts joined (one group key throughout), then resolved once.
+        stall = about(log, names.pipeline, scorer)
+        assert len({n["group_key"] for n in stall}) == 1, stall
+        assert all(n["incident"]["root"]["hop"] == scorer for n in stall)
+        assert stall[0]["incident"]["pipelines"] == [names.pipeline]
+        assert {"KafkaGroupStalled", "PipelineHopStale", "ProbeLost"} <= {
+            a["name"] for n in stall for a in n["alerts"]
+        }
+        assert wait_for(lambda: about(log, names.pipeline, scorer)[-1]["status"] == "resolved")
+        stall = about(log, names.pipeline, scorer)
+        assert [n["status"] for n in stall].count("resolved") == 1 and len(stall) >= 2
         with psycopg.connect(pg_admin_dsn) as conn:
             count = sql.SQL("SELECT count(*) FROM {}.orders").format(sql.Identifier(names.schema))
             orders = conn.execute(count).fetchone()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,8 +36,48 @@ def store(fresh_dsn: str) -> Iterator[PostgresStore]:
     db.close()
 
 
+@pytest.fixture
+def reopen(fresh_dsn: str) -> Iterator[Callable[[], PostgresStore]]:
+    opened: list[PostgresStore] = []
+
+    def another() -> PostgresStore:
+        opened.append(PostgresStore(fresh_dsn))
+        return opened[-1]
+
+    yield another
+    for db in opened:
+        db.close()
+
+
 class TestPostgresContract(StoreContract):
     pass
+
+
+def test_latest_since_never_misses_a_write_that_commits_late(fresh_dsn: str) -> None:
+    """Given a writer whose transaction started first but commits after another writer's, a
+    reader reading between the two commits still gets the late write at its next read."""
+    reader = PostgresStore(fresh_dsn)
+    reader.write([Sample.of("m", 0, 1000.0, w="setup")])
+    cursor = reader.latest_since(None).cursor
+    with psycopg.connect(fresh_dsn) as slow:
+        # The slow writer takes its transaction id first, as a write batch would.
+        slow.execute("SELECT pg_current_xact_id()")
+        PostgresStore(fresh_dsn).write([Sample.of("m", 2, 1002.0, w="fast")])
+        between = reader.latest_since(cursor)
+        assert "fast" in {v.label_dict["w"] for v in between.values}
+        xid = slow.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+        assert xid is not None
+        series = slow.execute(
+            "INSERT INTO series (name, labels) VALUES ('m', '{\"w\":\"slow\"}') RETURNING id"
+        ).fetchone()
+        assert series is not None
+        slow.execute(
+            "INSERT INTO latest (series_id, ts, value, note, seq) VALUES (%s, 1001000, 1, NULL, %s)",
+            (series[0], xid[0]),
+        )
+    after = reader.latest_since(between.cursor)
+    assert "slow" in {v.label_dict["w"] for v in after.values}
+    reader.close()
 
 
 def test_several_writers_create_schema_and_write_at_once(fresh_dsn: str) -> None:

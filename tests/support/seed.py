@@ -27,6 +27,7 @@ from lagwatch.alerts.config import AlertsConfig
 from lagwatch.alerts.engine import Engine
 from lagwatch.alerts.replay import metrics_of
 from lagwatch.alerts.silences import Silence, parse_matchers
+from lagwatch.alerts.topology import PipelineLink, Topology
 from lagwatch.alerts.view import ReplayView
 from lagwatch.store import Record, Sample, Store, open_store
 
@@ -238,6 +239,7 @@ def run_alerts(
     now: float,
     every: float,
     config: AlertsConfig,
+    topology: Topology | None = None,
 ) -> Engine:
     """Run the alert engine over ``samples`` every ``every`` seconds from ``start`` to ``now``.
 
@@ -245,13 +247,34 @@ def run_alerts(
     alert states, their history and the silences it honoured. It notifies no one.
     """
     view = ReplayView(samples)
-    engine = Engine(store, config, clock=lambda: start)
+    engine = Engine(store, config, topology, clock=lambda: start)
     engine.default_receivers = []
     engine.started = start
     for i in range(int((now - start) // every) + 1):
         at = start + i * every
         engine.evaluate(at, view.at(at))
     return engine
+
+
+def topology(dataset: dict[str, Any]) -> Topology:
+    """Return the dataset's pipelines as the engine sees them (their groups are their hops)."""
+    cluster = dataset["kafka"]["cluster"]
+    return Topology(
+        [
+            PipelineLink(
+                p["name"],
+                source=p.get("source"),
+                cluster=cluster,
+                groups=tuple(h.removeprefix("group:") for h in p["hops"] if h.startswith("group:")),
+                freshness=float(p["slo"]),
+                objective=float(p["objective"]),
+                slot=p.get("slot"),
+                reader=p.get("reader"),
+                topic=p.get("topic"),
+            )
+            for p in dataset["pipelines"]
+        ]
+    )
 
 
 def traces(dataset: dict[str, Any], now: float) -> list[Record]:
@@ -336,7 +359,8 @@ def seed(
     now = time.time() if now is None else now
     hours = hours or dataset["hours"]
     config = alerts or AlertsConfig(dashboard_url=DASHBOARD_URL, runbook_url=RUNBOOKS)
-    watched = set(metrics_of(effective_rules(config)))
+    # What the rules read, and the freshness incidents quote.
+    watched = set(metrics_of(effective_rules(config))) | {"lagwatch_pipeline_freshness_seconds"}
     start = now - min(hours, ALERT_HOURS) * 3600
     for_alerts: list[Sample] = []
     batch: list[Sample] = []
@@ -352,7 +376,7 @@ def seed(
     store.write(batch)
     written += len(batch)
     store.put_records(silences(dataset, now) + traces(dataset, now))
-    run_alerts(store, for_alerts, start, now, dataset["every"], config)
+    run_alerts(store, for_alerts, start, now, dataset["every"], config, topology(dataset))
     store.maintain(now)
     return written
 
@@ -409,6 +433,31 @@ def write_config(folder: Path, empty: bool = False) -> Path:
 
 if __name__ == "__main__":
     main()
+
+
+STALL = Path(__file__).resolve().parents[2] / "sample_data" / "alerts" / "demo_stall.json"
+
+
+def load_stall() -> dict[str, Any]:
+    """Return the demo's stall, as recorded in sample_data/alerts/demo_stall.json."""
+    return json.loads(STALL.read_text())
+
+
+def stall_samples(stall: dict[str, Any], end: float) -> list[Sample]:
+    """Return every sample of the stall dataset ending at ``end``, oldest first."""
+    every, seconds = float(stall["every"]), float(stall["seconds"])
+    offsets = [-seconds + i * every for i in range(int(seconds / every) + 1)]
+    out = []
+    for spec in stall["series"]:
+        notes = spec.get("notes", [])
+        for offset in offsets:
+            value = at(spec["curve"], offset, spec.get("step", False))
+            if spec.get("integer"):
+                value = float(round(value))
+            note = next((text for lo, hi, text in notes if lo <= offset <= hi), None)
+            out.append(Sample.of(spec["name"], value, end + offset, note, **spec["labels"]))
+    out.sort(key=lambda sample: sample.ts)
+    return out
 
 
 def store_config_of(config: Path) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,8 @@ def s(name: str, value: float, ts: float, **labels: str) -> Sample:
 
 
 class StoreContract:
-    """Given a fresh, empty store in the `store` fixture."""
+    """Given a fresh, empty store in the `store` fixture, and `reopen` giving another store
+    object on the same database."""
 
     def test_latest_is_newest_value_per_series(self, store: Store) -> None:
         store.write([s("m", 1, T0, a="x"), s("m", 2, T0 + 10, a="x"), s("m", 7, T0, a="y")])
@@ -110,3 +112,50 @@ class StoreContract:
         now = time.time()
         store.write([s("wide", i, now, i=str(i)) for i in range(3000)])
         assert len(store.latest("wide")) == 3000
+
+    # -- reading only what changed ---------------------------------------------------
+
+    def test_latest_since_gives_everything_then_what_changed(self, store: Store) -> None:
+        """Given two series read once in full; when one is written again, then reading since
+        the cursor gives it (and applying every answer keeps a copy equal to latest())."""
+        store.write([s("m", 1, T0, a="x"), s("m", 2, T0, a="y"), s("n", 3, T0, a="x")])
+        first = store.latest_since(None)
+        copy = {(v.name, v.labels): v for v in first.values}
+        assert copy == {(v.name, v.labels): v for v in store.latest()}
+        store.write([s("m", 5, T0 + 10, a="y")])
+        store.write([Sample.of("n", 4, T0 + 10, note="late", a="x")])
+        second = store.latest_since(first.cursor)
+        changed = {(v.name, v.label_dict["a"]): v for v in second.values}
+        assert changed[("m", "y")].value == 5 and changed[("m", "y")].ts == pytest.approx(T0 + 10)
+        assert changed[("n", "x")].note == "late"
+        copy.update({(v.name, v.labels): v for v in second.values})
+        assert copy == {(v.name, v.labels): v for v in store.latest()}
+        # Nothing written since: nothing that changed is new, and the cursor still works.
+        third = store.latest_since(second.cursor)
+        copy.update({(v.name, v.labels): v for v in third.values})
+        assert copy == {(v.name, v.labels): v for v in store.latest()}
+
+    def test_latest_since_leaves_out_a_late_older_sample(self, store: Store) -> None:
+        store.write([s("m", 1, T0 + 10, a="x")])
+        cursor = store.latest_since(None).cursor
+        store.write([s("m", 9, T0, a="x")])  # older than the latest: latest() does not change
+        for v in store.latest_since(cursor).values:
+            assert v.value == 1
+
+    def test_latest_since_sees_a_new_series_and_a_cursor_outlives_the_store_object(
+        self, store: Store, reopen: Any
+    ) -> None:
+        store.write([s("m", 1, T0, a="x")])
+        cursor = store.latest_since(None).cursor
+        store.write([s("m", 2, T0 + 1, a="new")])
+        again = reopen()
+        found = {v.label_dict["a"]: v.value for v in again.latest_since(cursor).values}
+        assert found["new"] == 2
+
+    def test_latest_since_reads_only_the_metrics_named(self, store: Store) -> None:
+        store.write([s("m", 1, T0, a="x"), s("n", 2, T0, a="x"), s("o", 3, T0, a="x")])
+        first = store.latest_since(None, names=["m", "o"])
+        assert sorted(v.name for v in first.values) == ["m", "o"]
+        store.write([s("m", 4, T0 + 1, a="x"), s("n", 5, T0 + 1, a="x")])
+        later = store.latest_since(first.cursor, names=["m"])
+        assert [(v.name, v.value) for v in later.values] == [("m", 4)]

@@ -257,6 +257,12 @@ def test_pipelines_from_the_config_become_the_engines_topology() -> None:
          "topic": "dbz.orders", "groups": ["search"], "slo": {"freshness": "5s", "objective": 99.5}}
     )  # fmt: skip
     [link] = links_from([pipe])
-    assert link == PipelineLink("orders", "orders-db", "main", ("search",), 5.0, 99.5)
+    assert link == PipelineLink(
+        "orders", "orders-db", "main", ("search",), 5.0, 99.5, slot="dbz", topic="dbz.orders"
+    )
+    # A pipeline naming no cluster is on the only one configured.
+    alone = pipe.model_copy(update={"kafka": None})
+    assert links_from([alone], ["main"])[0].cluster == "main"
+    assert links_from([alone], ["main", "other"])[0].cluster is None
     origins = Topology([link]).origins({"cluster": "main", "group": "search"})
     assert origins == {"cluster:main", "source:orders-db"}

@@ -11,7 +11,7 @@ import pytest
 
 from lagwatch.alerts.rules import RuleConfig, compile_rule
 from lagwatch.alerts.topology import PipelineLink, Topology
-from lagwatch.alerts.view import LiveView
+from lagwatch.alerts.view import FollowingView, LiveView
 from lagwatch.store import Sample
 from lagwatch.store.sqlite import SqliteStore
 
@@ -157,6 +157,27 @@ def test_rule_kinds(
     assert set(got) == set(expected), why
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=0.02), f"{why}: {key}"
+
+
+@pytest.mark.parametrize(("why", "samples", "rule", "started_ago", "expected"), CASES,
+                         ids=[c[0].split(".")[0] for c in CASES])  # fmt: skip
+def test_rule_kinds_judge_the_same_over_a_view_that_reads_only_changes(
+    store: SqliteStore,
+    why: str,
+    samples: list[Sample],
+    rule: dict[str, Any],
+    started_ago: float,
+    expected: dict[str, float],
+) -> None:
+    """The engine's own view keeps what it read; given the same data it judges alike."""
+    compiled = compile_rule(RuleConfig.model_validate({"name": "R", **rule}), TOPOLOGY)
+    view = FollowingView(store, NOW - started_ago, compiled.kind.metrics())
+    view.refresh(NOW - 3600)  # an earlier cycle, before any of the samples
+    store.write(samples)
+    view.refresh(NOW)
+    live = LiveView(store, NOW, NOW - started_ago)
+    assert sorted(map(repr, compiled.observe(view))) == sorted(map(repr, compiled.observe(live)))
+    assert len(compiled.observe(view)) == len(expected), why
 
 
 @pytest.mark.parametrize(

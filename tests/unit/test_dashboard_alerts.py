@@ -102,6 +102,35 @@ def test_alerts_page_shows_the_engines_alerts(
     assert 'collector="postgres:reporting-db"' in texts(at)
 
 
+def test_alerts_page_groups_the_alerts_by_incident(
+    seeded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine ties ledger-writer's stall, its probe loss and its (muted) lag into one
+    incident at its hop; the page lists that incident with its root and headline, and shows
+    its alerts together, root first, beside the alerts no incident holds."""
+    at = open_page(seeded, ALERTS, monkeypatch)
+    incidents = {r["incident"]: r for r in table_with(at, "headline")}
+    ledger = incidents["group:ledger-writer (payments)"]
+    assert (ledger["state"], ledger["root"]) == ("open", "KafkaGroupStalled")
+    assert ledger["alerts"] == "3 firing of 3"
+    # The root's evidence first, then the others', then how stale the pipeline is.
+    parts = ledger["headline"].split("; ")
+    assert parts[0].startswith("ledger-writer") and parts[1].endswith("behind (muted)")
+    assert parts[2].startswith("probe lost at group:ledger-writer")
+    assert parts[3].startswith("freshness ") and parts[3].endswith(", over its 5s SLO")
+    assert incidents["slot:analytics_old"]["root"] == "PgSlotTimeToLossShort"
+    current = tables_with(at, "muted")[0]
+    told = [(r["alert"], r["incident"]) for r in current]
+    ledgers = [i for i, (_, inc) in enumerate(told) if inc.startswith("group:ledger-writer")]
+    assert ledgers == list(range(ledgers[0], ledgers[0] + 3)), "an incident's alerts together"
+    assert told[ledgers[0]] == ("KafkaGroupStalled", "group:ledger-writer (payments) · root")
+    assert {a for a, i in told[ledgers[0] : ledgers[0] + 3]} == {
+        "KafkaGroupStalled", "ProbeLost", "KafkaGroupLagHigh"
+    }  # fmt: skip
+    down = next(r for r in current if r["alert"] == "CollectorDown")
+    assert down["incident"] == "—", "reporting-db feeds no pipeline: no incident"
+
+
 # -- the engine live, the page, a silence and a resolve --------------------------
 
 SLOT = {"source": "orders-db", "slot": "cdc_orders"}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,51 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     db.close()
 
 
+@pytest.fixture
+def reopen(tmp_path: Path) -> Iterator[Callable[[], SqliteStore]]:
+    opened: list[SqliteStore] = []
+
+    def another() -> SqliteStore:
+        opened.append(SqliteStore(tmp_path / "lagwatch.db"))
+        return opened[-1]
+
+    yield another
+    for db in opened:
+        db.close()
+
+
 class TestSqliteContract(StoreContract):
     pass
+
+
+def test_latest_since_gives_only_what_changed_and_its_cursor_is_exact(tmp_path: Path) -> None:
+    """SQLite has one writer at a time: an answer holds exactly the series written since."""
+    db = SqliteStore(tmp_path / "lagwatch.db")
+    db.write([Sample.of("m", i, 100.0, i=str(i)) for i in range(50)])
+    cursor = db.latest_since(None).cursor
+    assert db.latest_since(cursor).values == []
+    db.write([Sample.of("m", 7, 110.0, i="3"), Sample.of("m", 8, 110.0, i="4")])
+    changed = db.latest_since(cursor)
+    assert sorted(v.label_dict["i"] for v in changed.values) == ["3", "4"]
+    assert db.latest_since(changed.cursor).values == []
+    db.close()
+
+
+def test_a_store_from_before_change_cursors_is_migrated(tmp_path: Path) -> None:
+    """Given a store file whose latest table has no seq column (written by an older lagwatch),
+    when it is opened for writing, then latest_since works and sees later writes."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE latest (series_id BIGINT PRIMARY KEY, ts BIGINT NOT NULL, "
+            "value DOUBLE PRECISION NOT NULL, note TEXT)"
+        )
+    db = SqliteStore(path)
+    db.write([Sample.of("m", 1, 100.0, a="x")])
+    cursor = db.latest_since(None).cursor
+    db.write([Sample.of("m", 2, 101.0, a="y")])
+    assert [v.label_dict for v in db.latest_since(cursor).values] == [{"a": "y"}]
+    db.close()
 
 
 def test_reader_in_another_process_sees_commits_while_writer_writes(tmp_path: Path) -> None:
