@@ -97,7 +97,6 @@ kafka:
   - name: demo
     bootstrap: "$kafka"
     interval: 5s
-    window: 30s                       # what the verdicts judge; the demo's incident is short (default 10m)
     groups:
       include: ['$indexer_re', '$scorer_re']
 pipelines:
