@@ -236,11 +236,17 @@ def _threshold_of(rule: RuleConfig) -> float | None:
     return None
 
 
+# lagwatch's own: the phrase an alert adds to its incident's headline (Alertmanager has no incidents).
+NOT_EXPORTED = frozenset({"evidence"})
+
+
 def annotations_of(
     rule: RuleConfig, dashboard: str, runbooks: str, own: dict[str, str] | None = None
 ) -> dict[str, str]:
     out = {}
     for key, text in rule.annotations.items():
+        if key in NOT_EXPORTED:
+            continue
         # A $note at the start leaves its separator behind: "{{ $note }}. Alerts …".
         value = re.sub(r"\s+", " ", go_template(text, rule, dashboard, runbooks, own)).strip()
         value = value.lstrip(".;: ").strip()
