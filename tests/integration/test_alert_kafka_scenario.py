@@ -63,7 +63,7 @@ def test_stopped_consumer_group_pages_once_and_resolves_once(
         watch = StoreWatch(tmp_path / "lagwatch.db")
         try:
             # Given the group judged OK while it consumes
-            wait_for("an OK verdict", lambda: (watch.status(group) or (-1,))[0] == Status.OK, 60)
+            wait_for("an OK verdict", lambda: (watch.status(group) or (-1,))[0] == Status.OK, 120)
 
             # When the consumer stops
             stopped = consumers.stop()
