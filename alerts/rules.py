@@ -282,7 +282,7 @@ class Absent:
             if age > forget_after:
                 continue
             # Right after a restart every series looks old; judge from when we started.
-            if now - max(ts, started) > after:
+            if now - (started if started > ts else ts) > after:
                 out.append(Observation(dict(row[1]), age, ts, after, ">"))
             seen = True
         eq = self.selector.matchers
