@@ -14,7 +14,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from lagwatch.alerts.builtin import effective_rules
 from lagwatch.alerts.config import AlertsConfig
@@ -118,6 +117,7 @@ class Engine:
             FollowingView(store, self.started, metrics, self.ranges) if incremental else None
         )
         self._saved_at: dict[str, float] = {}
+        self._told: set[str] = set()
         self._incident_saved: dict[str, float] = {}
         self._routes: dict[str, list[Destination]] = {}
         self._origins: dict[str, frozenset[str]] = {}
@@ -227,6 +227,8 @@ class Engine:
     ) -> list[str]:
         removed = []
         self.changes = []
+        # Alerts whose words were rendered this cycle, with the value of now.
+        told = self._told = set()
         for fp in set(seen) | set(self.states):
             before = self.states.get(fp)
             if fp in seen:
@@ -243,7 +245,7 @@ class Engine:
             if before is None and observed is None:
                 continue
             timing = Timing(found.config.for_, found.config.keep_firing_for) if found else Timing()
-            after = step(before, observed, name, labels, timing, self.flap, now)
+            after = step(before, observed, name, labels, timing, self.flap, now, fp)
             if after is None:
                 if before is not None:
                     del self.states[fp]
@@ -251,11 +253,11 @@ class Engine:
             else:
                 if before is None or after.key_fields() != before.key_fields():
                     if after.state != RESOLVED:  # a resolve keeps the words it fired with
-                        after = replace(
-                            after,
+                        after = after.evolve(
                             annotations=self.teller.annotations(after),
                             unit=self.teller.units.get(name, ""),
                         )
+                        told.add(fp)
                     self._saved_at.pop(fp, None)
                 self.states[fp] = after
             change = change_of(before, after, now)
@@ -284,7 +286,7 @@ class Engine:
                 if by is not None:
                     reason = f"inhibited by {self.states[by].rule} {by}"
             if reason != s.muted:
-                self.states[fp] = replace(s, muted=reason)
+                self.states[fp] = s.evolve(muted=reason)
                 self._saved_at.pop(fp, None)
 
     def _incidents(self, view: DataView, now: float) -> tuple[list[Record], list[str]]:
@@ -442,11 +444,12 @@ class Engine:
     ) -> None:
         for fp, s in list(self.states.items()):
             if now - self._saved_at.get(fp, -math.inf) >= REFRESH_RECORD:
-                if s.state != RESOLVED:
+                if s.state != RESOLVED and fp not in self._told:
                     # Words with the value of now, as a notification sent now would say.
-                    s = self.states[fp] = replace(s, annotations=self.teller.annotations(s))
+                    s = self.states[fp] = s.evolve(annotations=self.teller.annotations(s))
                 records.append(Record(STATES, fp, now, s.to_json()))
                 self._saved_at[fp] = now
+        self._told = set()
         records.extend(c.to_record() for c in self.changes if kept(c))
         # One write holds the new states, their history, groups and outbox records together.
         self.store.put_records(records)

@@ -15,15 +15,29 @@ def aggregate(
 
     NaN values are left out: an unknown value must neither raise nor hide a max.
     """
-    groups: dict[tuple[str, ...], list[tuple[float, float]]] = {}
+    groups: Groups = {}
     for labels, value, ts in items:
         if math.isnan(value):
             continue
         key = tuple(labels.get(b, "") for b in by)
-        groups.setdefault(key, []).append((value, ts))
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = ([], [])
+        found[0].append(value)
+        found[1].append(ts)
+    return combine(groups, op, by)
+
+
+# The values and times of each group, by the values of its ``by`` labels.
+Groups = dict[tuple[str, ...], tuple[list[float], list[float]]]
+
+
+def combine(
+    groups: Groups, op: str, by: Sequence[str]
+) -> list[tuple[dict[str, str], float, float]]:
+    """Return what ``aggregate`` does for values already grouped (and NaN left out)."""
     out = []
-    for key, pairs in groups.items():
-        values = [v for v, _ in pairs]
+    for key, (values, times) in groups.items():
         if op == "max":
             result = max(values)
         elif op == "min":
@@ -37,7 +51,7 @@ def aggregate(
         else:
             raise ValueError(f"unknown aggregation {op!r}")
         labels = {b: v for b, v in zip(by, key, strict=True) if v}
-        out.append((labels, result, max(ts for _, ts in pairs)))
+        out.append((labels, result, max(times)))
     return out
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lagwatch.alerts.evaluate import (
-    aggregate,
+    Groups,
     burn_rate,
+    combine,
     counter_increase,
     error_ratio_from_events,
     error_ratio_from_sli,
@@ -28,6 +29,7 @@ from lagwatch.alerts.expr import (
 from lagwatch.alerts.template import check_template
 from lagwatch.alerts.topology import Topology
 from lagwatch.alerts.view import DataView
+from lagwatch.store import Labels
 from lagwatch.store.types import Duration
 
 Severity = Literal["page", "ticket", "warning", "info"]
@@ -192,6 +194,10 @@ class Kind(Protocol):
 class Threshold:
     expr: ThresholdExpr
     stale_after: float
+    # An aggregation's group of each series (its labels → the values of the ``by`` labels).
+    _groups: dict[Labels, tuple[str, ...]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     def metrics(self) -> list[str]:
         return [self.expr.selector.metric]
@@ -207,9 +213,7 @@ class Threshold:
                     value = range_value(e.function, series.points, e.window)
                     items.append((series.label_dict, value, series.points[-1][0]))
         elif e.aggregation:
-            items = [
-                (p.label_dict, p.value, p.ts) for p in view.select(e.selector) if p.ts >= oldest
-            ]
+            return self._aggregated(view, oldest)
         else:
             # The common case: only points past the threshold become observations, and a view
             # that keeps its data re-tests only the values that changed since the last cycle.
@@ -217,18 +221,44 @@ class Threshold:
             past = view.where(
                 e.selector,
                 (e.op, threshold),
-                lambda p: p.value == p.value and holds(p.value, threshold),
+                lambda value: value == value and holds(value, threshold),
             )
             return [
                 Observation(p.label_dict, p.value, p.ts, threshold, e.op, p.note)
                 for p in past
                 if p.ts >= oldest
             ]
-        if e.aggregation:
-            items = aggregate(items, e.aggregation, e.by)
         return [
             Observation(labels, value, ts, e.threshold, e.op)
             for labels, value, ts in items
+            if e.compare(value)
+        ]
+
+    def _aggregated(self, view: DataView, oldest: float) -> list[Observation]:
+        """Aggregate the latest values (as ``aggregate`` does), each series' group worked
+        out once: a cycle reads every matched series, so it reads them as plain rows."""
+        e = self.expr
+        assert e.aggregation
+        by, of = e.by, self._groups
+        if len(of) > 100_000:
+            of.clear()
+        groups: Groups = {}
+        for row in view.rows(e.selector):
+            value, ts = row[2], row[3]
+            if ts < oldest or value != value:  # stale, or NaN
+                continue
+            key = of.get(row[1])
+            if key is None:
+                have = dict(row[1])
+                key = of[row[1]] = tuple(have.get(b, "") for b in by)
+            found = groups.get(key)
+            if found is None:
+                found = groups[key] = ([], [])
+            found[0].append(value)
+            found[1].append(ts)
+        return [
+            Observation(labels, value, ts, e.threshold, e.op)
+            for labels, value, ts in combine(groups, e.aggregation, by)
             if e.compare(value)
         ]
 
@@ -245,13 +275,15 @@ class Absent:
     def observe(self, view: DataView) -> list[Observation]:
         out = []
         seen = False
-        for p in view.select(self.selector):
-            age = view.now - p.ts
-            if age > self.forget_after:
+        now, started, after, forget_after = view.now, view.started, self.after, self.forget_after
+        for row in view.rows(self.selector):
+            ts = row[3]
+            age = now - ts
+            if age > forget_after:
                 continue
             # Right after a restart every series looks old; judge from when we started.
-            if view.now - max(p.ts, view.started) > self.after:
-                out.append(Observation(p.label_dict, age, p.ts, self.after, ">"))
+            if now - (started if started > ts else ts) > after:
+                out.append(Observation(dict(row[1]), age, ts, after, ">"))
             seen = True
         eq = self.selector.matchers
         if (
@@ -278,9 +310,10 @@ class Predict:
     def observe(self, view: DataView) -> list[Observation]:
         out = []
         if self.limit is None:
-            for p in view.select(self.selector):
-                if p.ts >= view.now - self.stale_after and p.value < self.horizon:
-                    out.append(Observation(p.label_dict, p.value, p.ts, self.horizon, "<", p.note))
+            oldest = view.now - self.stale_after
+            for _, labels, value, ts, note in view.rows(self.selector):
+                if ts >= oldest and value < self.horizon:
+                    out.append(Observation(dict(labels), value, ts, self.horizon, "<", note))
             return out
         for series in view.history(self.selector, view.now - self.window):
             if not series.points or series.points[-1][0] < view.now - self.stale_after:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from lagwatch.alerts.rules import Observation
@@ -64,6 +64,18 @@ class AlertState:
     annotations: dict[str, str] = field(default_factory=dict)
     # How the value reads (seconds, bytes, ratio or plain), so readers of the record need no rule.
     unit: str = ""
+
+    def evolve(self, **changes: Any) -> AlertState:
+        """Return a copy with ``changes`` (what ``dataclasses.replace`` gives, without its
+        per-call checks: the engine makes thousands a cycle; a misspelt name still fails)."""
+        unknown = changes.keys() - self.__dataclass_fields__.keys()
+        if unknown:
+            raise TypeError(f"AlertState has no field {', '.join(sorted(unknown))}")
+        new = object.__new__(AlertState)
+        fields = new.__dict__
+        fields.update(self.__dict__)
+        fields.update(changes)
+        return new
 
     def to_json(self) -> dict[str, Any]:
         body = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -126,14 +138,18 @@ def step(
     timing: Timing,
     flap: FlapPolicy,
     now: float,
+    known: str | None = None,
 ) -> AlertState | None:
-    """Return the alert's state after one evaluation, or None when there is nothing to remember."""
+    """Return the alert's state after one evaluation, or None when there is nothing to remember.
+
+    ``known`` is the fingerprint of ``labels`` when the caller has it already."""
     active = obs is not None
     if before is None:
         if obs is None:
             return None
         since = min(obs.ts, now)
-        before = AlertState(fingerprint(labels), rule, labels, "", PENDING, since)
+        fp = known if known is not None else fingerprint(labels)
+        before = AlertState(fp, rule, labels, "", PENDING, since)
         condition = FIRING if now - since >= timing.for_ else PENDING
         cleared = None
     else:
@@ -170,8 +186,7 @@ def step(
         if obs is not None
         else {}
     )
-    return replace(
-        before,
+    return before.evolve(
         **observed,
         state=shown,
         condition=condition or RESOLVED,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from lagwatch.alerts.expr import Selector
-from lagwatch.store import Labels, LatestValue, Sample, Series, Store
+from lagwatch.store import Labels, LatestValue, Row, Sample, Series, Store
 from lagwatch.store.protocol import Aggregation
 
 
@@ -24,11 +24,17 @@ class DataView(Protocol):
         """Return the newest value of every series the selector matches."""
         ...
 
+    def rows(self, selector: Selector) -> Sequence[Row]:
+        """Return what ``select`` gives, as ``Row``s (a LatestValue is one): for rules that
+        read every matched series, a view that keeps its data need build nothing."""
+        ...
+
     def where(
-        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+        self, selector: Selector, key: Hashable, test: Callable[[float], bool]
     ) -> Iterable[LatestValue]:
-        """Return the newest values ``select`` gives that pass ``test``, a pure function of the
-        value named by ``key`` (a view that keeps its data may re-test only what changed)."""
+        """Return the newest values ``select`` gives whose value passes ``test``, a pure
+        function of the value named by ``key`` (a view that keeps its data may re-test only
+        what changed)."""
         ...
 
     def history(
@@ -38,40 +44,47 @@ class DataView(Protocol):
         ...
 
 
-class _Index:
-    """The points of one metric, indexed by label value so matchers test values, not points.
+def _value(row: Row) -> LatestValue:
+    return row if type(row) is LatestValue else LatestValue._make(row)
 
-    It can be kept across cycles: ``apply`` puts newer values in place, and what
-    a selector matches is worked out again only when a new series appears.
+
+class _Index:
+    """The rows of one metric, indexed by label value so matchers test values, not rows.
+
+    It can be kept across cycles: ``apply`` puts newer rows in place, and what
+    a selector matches is worked out again only when a new series appears. The
+    rows stay plain tuples (which the garbage collector untracks): a LatestValue
+    is built only for what a rule selects or finds past its threshold.
     """
 
-    def __init__(self, points: list[LatestValue]) -> None:
+    def __init__(self, rows: Sequence[Row]) -> None:
         # Labels stay the store's sorted tuples: only the values that fire become dicts.
-        self.points = list(points)
-        self._slot = {p.labels: i for i, p in enumerate(self.points)}
+        self.rows: list[Row] = list(rows)
+        self._slot = {r[1]: i for i, r in enumerate(self.rows)}
         self._by_label: dict[str, dict[str, list[int]]] = {}
         self._matched: dict[Selector, list[int] | None] = {}
         self._matched_sets: dict[Selector, set[int]] = {}
-        self._selected: dict[Selector, list[LatestValue]] = {}
+        self._selected: dict[Selector, list[Row]] = {}
+        self._values: dict[Selector, list[LatestValue]] = {}
         # Which positions the last ``apply`` changed (None: every one may have), and how many
         # applies there were: what lets ``holding`` re-test only what changed.
         self.changed: set[int] | None = None
         self.generation = 0
         self._holding: dict[tuple[Selector, Hashable], tuple[int, dict[int, LatestValue]]] = {}
 
-    def apply(self, values: Sequence[LatestValue]) -> None:
-        """Take newer values of this metric's series (a new series is added)."""
+    def apply(self, rows: Sequence[Row]) -> None:
+        """Take newer rows of this metric's series (a new series is added)."""
         grew = False
-        points, slot = self.points, self._slot
+        points, slot = self.rows, self._slot
         changed: set[int] = set()
-        for value in values:
-            i = slot.get(value.labels)
+        for row in rows:
+            i = slot.get(row[1])
             if i is None:
-                slot[value.labels] = len(points)
-                points.append(value)
+                slot[row[1]] = len(points)
+                points.append(row)
                 grew = True
-            elif value.ts >= points[i].ts:
-                points[i] = value
+            elif row[3] >= points[i][3]:
+                points[i] = row
                 changed.add(i)
         if grew:
             self._by_label.clear()
@@ -81,20 +94,20 @@ class _Index:
         self.changed = None if grew else changed
         self.generation += 1
         self._selected.clear()
+        self._values.clear()
 
     def holding(
-        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+        self, selector: Selector, key: Hashable, test: Callable[[float], bool]
     ) -> Iterable[LatestValue]:
-        """Return the selected points that pass ``test``, re-testing only those that changed."""
+        """Return the selected values that pass ``test``, re-testing only those that changed."""
         cached = self._holding.get((selector, key))
-        points = self.points
+        points = self.rows
         if cached is not None and cached[0] == self.generation:
             return cached[1].values()
         if cached is None or cached[0] != self.generation - 1 or self.changed is None:
             positions = self._match(selector)
-            if positions is None:
-                positions = list(range(len(points)))
-            held = {i: points[i] for i in positions if test(points[i])}
+            every = range(len(points)) if positions is None else positions
+            held = {i: _value(points[i]) for i in every if test(points[i][2])}
         else:
             held = cached[1]
             matched = self._matched_sets.get(selector)
@@ -105,19 +118,19 @@ class _Index:
             changed = self.changed
             for i in changed & matched if len(changed) < len(matched) else matched & changed:
                 point = points[i]
-                if test(point):
-                    held[i] = point
+                if test(point[2]):
+                    held[i] = _value(point)
                 else:
                     held.pop(i, None)
         self._holding[(selector, key)] = (self.generation, held)
         return held.values()
 
-    def _values(self, label: str) -> dict[str, list[int]]:
+    def _by(self, label: str) -> dict[str, list[int]]:
         index = self._by_label.get(label)
         if index is None:
             index = self._by_label[label] = defaultdict(list)
-            for i, point in enumerate(self.points):
-                index[next((v for k, v in point.labels if k == label), "")].append(i)
+            for i, point in enumerate(self.rows):
+                index[next((v for k, v in point[1] if k == label), "")].append(i)
         return index
 
     def _match(self, selector: Selector) -> list[int] | None:
@@ -126,7 +139,7 @@ class _Index:
             return self._matched[selector]
         chosen: set[int] | None = None
         for matcher in selector.matchers:
-            values = self._values(matcher.name)
+            values = self._by(matcher.name)
             if matcher.op == "=":
                 hits = set(values.get(matcher.value, ()))
             else:
@@ -141,13 +154,19 @@ class _Index:
         self._matched[selector] = found
         return found
 
-    def select(self, selector: Selector) -> list[LatestValue]:
+    def select_rows(self, selector: Selector) -> list[Row]:
         found = self._selected.get(selector)
         if found is None:
             positions = self._match(selector)
-            points = self.points
+            points = self.rows
             found = list(points) if positions is None else [points[i] for i in positions]
             self._selected[selector] = found
+        return found
+
+    def select(self, selector: Selector) -> list[LatestValue]:
+        found = self._values.get(selector)
+        if found is None:
+            found = self._values[selector] = [_value(r) for r in self.select_rows(selector)]
         return found
 
 
@@ -188,10 +207,13 @@ class LiveView:
             index = self._metrics[selector.metric] = _Index(values)
         return index.select(selector)
 
+    def rows(self, selector: Selector) -> Sequence[Row]:
+        return self.select(selector)
+
     def where(
-        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+        self, selector: Selector, key: Hashable, test: Callable[[float], bool]
     ) -> Iterable[LatestValue]:
-        return [p for p in self.select(selector) if test(p)]
+        return [p for p in self.select(selector) if test(p.value)]
 
     def history(
         self, selector: Selector, start: float, max_points: int = 500, agg: Aggregation = "max"
@@ -255,17 +277,17 @@ class FollowingView:
     def refresh(self, now: float) -> FollowingView:
         """Read what was written since the last refresh (everything, the first time)."""
         changes = self.store.latest_since(self.cursor, self.metrics)
-        by_metric: dict[str, list[LatestValue]] = defaultdict(list)
-        for value in changes.values:
-            by_metric[value.name].append(value)
-        for name, values in by_metric.items():
+        by_metric: dict[str, list[Row]] = defaultdict(list)
+        for row in changes.rows:
+            by_metric[row[0]].append(row)
+        for name, rows in by_metric.items():
             index = self._metrics.get(name)
             if index is None:
-                self._metrics[name] = _Index(values)
+                self._metrics[name] = _Index(rows)
             else:
-                index.apply(values)
+                index.apply(rows)
         self.cursor = changes.cursor
-        self.changed = len(changes.values)
+        self.changed = len(changes.rows)
         self.now = now
         return self
 
@@ -273,8 +295,12 @@ class FollowingView:
         index = self._metrics.get(selector.metric)
         return [] if index is None else index.select(selector)
 
+    def rows(self, selector: Selector) -> Sequence[Row]:
+        index = self._metrics.get(selector.metric)
+        return [] if index is None else index.select_rows(selector)
+
     def where(
-        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+        self, selector: Selector, key: Hashable, test: Callable[[float], bool]
     ) -> Iterable[LatestValue]:
         index = self._metrics.get(selector.metric)
         return () if index is None else index.holding(selector, key, test)
@@ -316,10 +342,13 @@ class ReplayView:
                 out.append(LatestValue(selector.metric, labels, values[i], times[i], notes[i]))
         return out
 
+    def rows(self, selector: Selector) -> Sequence[Row]:
+        return self.select(selector)
+
     def where(
-        self, selector: Selector, key: Hashable, test: Callable[[LatestValue], bool]
+        self, selector: Selector, key: Hashable, test: Callable[[float], bool]
     ) -> Iterable[LatestValue]:
-        return [p for p in self.select(selector) if test(p)]
+        return [p for p in self.select(selector) if test(p.value)]
 
     def history(
         self, selector: Selector, start: float, max_points: int = 500, agg: Aggregation = "max"

@@ -3,13 +3,14 @@
 from lagwatch.store.config import StoreConfig
 from lagwatch.store.open import open_store
 from lagwatch.store.protocol import Store, StoreUnavailable
-from lagwatch.store.sample import Labels, LatestChanges, LatestValue, Record, Sample, Series
+from lagwatch.store.sample import Labels, LatestChanges, LatestValue, Record, Row, Sample, Series
 
 __all__ = [
     "LatestChanges",
     "LatestValue",
     "Labels",
     "Record",
+    "Row",
     "Sample",
     "Series",
     "Store",

@@ -54,12 +54,17 @@ class Sample:
         return dict(self.labels)
 
 
+# LatestValue's fields as a plain tuple: (name, labels, value, ts, note).
+Row = tuple[str, Labels, float, float, str | None]
+
+
 class LatestValue(NamedTuple):
     """The newest value of one series.
 
-    A named tuple rather than a dataclass: readers build one per series per read
-    (the alert engine tens of thousands a cycle), and a tuple is made several times
-    faster and is left alone by the garbage collector.
+    A named tuple rather than a dataclass: readers build one per series per read,
+    and a tuple is made several times faster. Only plain tuples are ever untracked
+    by the garbage collector, though: a reader that keeps tens of thousands between
+    reads (the alert engine) keeps them as ``Row``s, the same fields as a plain tuple.
     """
 
     name: str
@@ -89,12 +94,19 @@ class LatestValue(NamedTuple):
 class LatestChanges:
     """What ``Store.latest_since`` answers: the newest values written since a cursor, and the next.
 
-    ``values`` may repeat a series that did not change again; it never leaves out
-    one that did. Pass ``cursor`` to the next call.
+    ``rows`` may repeat a series that did not change again; it never leaves out
+    one that did. Pass ``cursor`` to the next call. The values come as ``Row``s,
+    plain tuples in LatestValue's field order: a reader applying tens of thousands
+    a cycle keeps them as they are (see LatestValue); ``values`` gives LatestValues.
     """
 
-    values: list[LatestValue]
+    rows: list[Row]
     cursor: int
+
+    @property
+    def values(self) -> list[LatestValue]:
+        make = LatestValue._make
+        return [make(row) for row in self.rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,15 @@ from typing import Any
 from lagwatch.store.config import Retention
 from lagwatch.store.protocol import Aggregation, StoreUnavailable
 from lagwatch.store.records import SqlRecords
-from lagwatch.store.sample import Labels, LatestChanges, LatestValue, Sample, Series, labels_key
+from lagwatch.store.sample import (
+    Labels,
+    LatestChanges,
+    LatestValue,
+    Row,
+    Sample,
+    Series,
+    labels_key,
+)
 from lagwatch.store.schema import CHUNK, MS, ROLLUPS, SCHEMA, to_ms
 
 # Samples arriving this late still land in their rollup bucket.
@@ -313,14 +321,20 @@ class SqlStore(SqlRecords):
                         part,
                     )
                     rows.extend(cur.fetchall())
-            self._describe(cur, [r[0] for r in rows])
-        named = self._series_by_id
-        if wanted is not None and cursor is not None:
-            rows = [r for r in rows if named[r[0]][0] in wanted]
-        values = [
-            LatestValue(*named[sid], float(value), ts / MS, note) for sid, ts, value, note in rows
-        ]
-        return LatestChanges(values, floor)
+            # One pass builds the rows: it learns series written by another process since
+            # we last looked and, for a cursor read, leaves out the metrics not named.
+            named = self._series_by_id
+            keep = wanted if cursor is not None else None
+            out: list[Row] = []
+            add = out.append
+            for sid, ts, value, note in rows:
+                series = named.get(sid)
+                if series is None:
+                    self._describe(cur, [r[0] for r in rows])
+                    series = named[sid]
+                if keep is None or series[0] in keep:
+                    add((series[0], series[1], float(value), ts / MS, note))
+        return LatestChanges(out, floor)
 
     def _watermark(self, cur: Any, table: str) -> int | None:
         cur.execute(self._sql("SELECT value FROM meta WHERE key = ?"), (f"watermark:{table}",))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lagwatch.store import Record, Sample, Store
+from lagwatch.store import LatestValue, Record, Sample, Store
 
 T0 = 1_699_999_200.0  # hour-aligned, so rollup buckets are predictable
 
@@ -134,6 +134,17 @@ class StoreContract:
         third = store.latest_since(second.cursor)
         copy.update({(v.name, v.labels): v for v in third.values})
         assert copy == {(v.name, v.labels): v for v in store.latest()}
+
+    def test_latest_since_rows_are_plain_tuples_of_the_values(self, store: Store) -> None:
+        """Given a series written again; then the answer's rows are plain tuples (the garbage
+        collector untracks those, never a LatestValue) holding exactly what ``values`` says."""
+        store.write([s("m", 1, T0, a="x"), s("n", 2, T0, a="x")])
+        cursor = store.latest_since(None).cursor
+        store.write([Sample.of("m", 7.5, T0 + 10, note="why", a="x")])
+        changes = store.latest_since(cursor)
+        assert [type(row) for row in changes.rows] == [tuple]
+        assert changes.rows == [("m", (("a", "x"),), 7.5, pytest.approx(T0 + 10), "why")]
+        assert changes.values == [LatestValue(*changes.rows[0])]
 
     def test_latest_since_leaves_out_a_late_older_sample(self, store: Store) -> None:
         store.write([s("m", 1, T0 + 10, a="x")])
