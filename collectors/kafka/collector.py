@@ -84,6 +84,8 @@ class KafkaCollector:
         self.interval = config.interval
         self.timeout = config.timeout
         settings = config.client_settings()
+        self._settings = settings
+        self._own_admin = admin is None  # one given (tests) is the caller's to keep
         self._admin = admin or AdminClient(settings)
         self.reader = OffsetReader(
             self._admin,
@@ -106,6 +108,12 @@ class KafkaCollector:
                 f"kafka {self.config.name}: {exc}; check bootstrap ({self.config.bootstrap}) "
                 "and that the brokers are up"
             ) from None
+        if (
+            self._own_admin
+            and view.groups
+            and all(g.committed is None for g in view.groups.values())
+        ):
+            self._renew_admin()
         exact, problem = self._exact(view)
         if problem:
             view.listing_errors.append(problem)
@@ -113,6 +121,15 @@ class KafkaCollector:
         if self.config.split > 1:
             samples = self._one_part(samples)
         return samples
+
+    def _renew_admin(self) -> None:
+        """A new AdminClient for the next cycle: no group's commits could be read this one.
+
+        librdkafka's admin client does not get its group-coordinator requests answered
+        again after the broker restarts (they time out for good, while a new client is
+        answered at once), so a collector that kept its client would never recover."""
+        self._admin = AdminClient(self._settings)
+        self.reader.admin = self._admin
 
     def _one_part(self, samples: list[Sample | Record]) -> list[Sample | Record]:
         """Part #0 writes the cluster's own series (the group count for every part); others don't."""
