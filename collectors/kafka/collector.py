@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
 from lagwatch.collectors.kafka.config import KafkaCluster
 from lagwatch.collectors.kafka.groups import GroupEvaluator, start_offset
-from lagwatch.collectors.kafka.read import TP, ClusterView, OffsetReader, error_text
+from lagwatch.collectors.kafka.read import TP, UNLISTED, ClusterView, OffsetReader, error_text
 from lagwatch.collectors.kafka.state import NAMESPACE, StateKeeper, retention
 from lagwatch.collectors.kafka.timelag import EndOffsetHistory, Found, RecordTimestamps
 from lagwatch.store import Record, Sample, Store
@@ -114,6 +114,15 @@ class KafkaCollector:
             and all(g.committed is None for g in view.groups.values())
         ):
             self._renew_admin()
+            if view.listing_errors and all(
+                any(e.startswith(UNLISTED) for e in g.errors) for g in view.groups.values()
+            ):
+                # No group listed, none of the known ones readable: no broker answers.
+                raise SourceUnreachable(
+                    f"kafka {self.config.name}: no broker answers: "
+                    f"{'; '.join(view.listing_errors)}; check bootstrap "
+                    f"({self.config.bootstrap}) and that the brokers are up"
+                )
         exact, problem = self._exact(view)
         if problem:
             view.listing_errors.append(problem)

@@ -1,4 +1,5 @@
-"""The broker restarts: the collector reads the group's commits again soon after it is back.
+"""The broker is down, then back: the collector fails while it is down and reads the group
+again soon after it is back.
 
 Runs a private one-broker Kafka (the shared devstack broker must not stop). librdkafka's
 admin client never gets its group-coordinator requests answered again after the broker
@@ -15,6 +16,7 @@ import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from lagwatch.collectors.base import SourceUnreachable
 from lagwatch.collectors.kafka import KafkaCluster, KafkaCollector
 from tests.integration.conftest import devstack
 from tests.integration.kafka_lag_helpers import commit_offsets, find
@@ -49,11 +51,13 @@ def test_the_group_is_read_again_after_the_broker_restarts(cluster: PrivateKafka
         assert find(list(collector.collect()), STATUS, group="indexer")
         # When the broker dies, lagwatch collects meanwhile, and the broker comes back
         cluster.kill(1)
+        down: list[str] = []
         for _ in range(2):
             try:
                 list(collector.collect())
-            except Exception:
-                pass  # down is down: what matters is what comes after
+                down.append("read")
+            except SourceUnreachable as exc:
+                down.append(str(exc))
         cluster.start(1)
         back = time.time()
         cycles: list[str] = []
@@ -65,7 +69,9 @@ def test_the_group_is_read_again_after_the_broker_restarts(cluster: PrivateKafka
             except Exception as exc:
                 cycles.append(str(exc))
             time.sleep(1)
-        # Then within a few cycles its status is written again
+        # Then the cycles while it is down fail (collector_up 0), naming the brokers
+        assert all("no broker answers" in d for d in down), down
+        # And within a few cycles after, its status is written again
         assert read_again, f"the group was not read again within 60 s: {cycles[-3:]}"
         assert len(cycles) <= 5, cycles
     finally:
