@@ -1,6 +1,7 @@
 """Fault suite on the real devstack: each fault scripted, its cost in samples and pages measured.
 
-    python bench/faults.py [--only fleet_sigkill,leader_sigkill,store_down,receiver_500]
+    python bench/faults.py [--only fleet_sigkill,leader_sigkill,store_down,broker_down,
+                                   postgres_restart,mariadb_down,receiver_500]
 
 Faults (collection interval 2 s everywhere):
 
@@ -9,13 +10,28 @@ Faults (collection interval 2 s everywhere):
 - ``leader_sigkill``: the same fleet with a source down, paged to loopback Slack and
   PagerDuty; the alert leader is SIGKILLed while the alert fires; the source comes back.
 - ``store_down``: two daemons on a private PostgreSQL store that is stopped for 30 s.
+- ``broker_down``: one daemon watching a consumer group on a private one-broker Kafka
+  (never the shared devstack broker); the broker is SIGKILLed and started again 30 s later.
+- ``postgres_restart``: one daemon watching a private PostgreSQL with a logical slot; the
+  server is stopped (fast shutdown) and started again 30 s later.
+- ``mariadb_down``: one daemon watching a private MariaDB, stopped for 30 s and started again.
 - ``receiver_500``: one daemon, a source down, Slack answering 500 for 2 minutes.
+
+The three source outages run the built-in rule pack (CollectorDown after 3 intervals instead
+of 30 s, so the outage pages for sure) to loopback Slack and PagerDuty: the page expected is
+CollectorDown on that collector, triggered once and resolved once; ``pages_unexpected``
+counts any other alert paged (a false PgSlotLost, a KafkaGroupStopped after the outage, …).
+Their ``samples_lost`` leaves out the window from the outage to the first fresh samples;
+``samples_lost_in_fault`` counts runs missing while the server was down (the collector should
+go on writing ``lagwatch_collector_up`` 0, ``collector_down_samples`` of them), and
+``daemon_exits`` daemons that died.
 
 Each prints JSON lines ``{"bench": "faults", "fault": ..., "metric": ..., "value": ...}``:
 ``samples_lost`` (health samples of collector runs missing outside the fault window:
 expected one per interval per collector), ``pages_lost`` / ``pages_duplicated``
 (notifications that never arrived / arrived more than once), ``seconds_to_recover``
-(from the fault's start, or its end where named, to things being right again).
+(from the fault's start, or its end where named, to things being right again: for the
+source outages, from the server back to a successful run and fresh samples of its series).
 """
 
 from __future__ import annotations
@@ -25,13 +41,21 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from confluent_kafka import Consumer, KafkaException  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from lagwatch.devstack import devstack_env  # noqa: E402
 from tests.integration.fleet_helpers import (  # noqa: E402
@@ -42,7 +66,10 @@ from tests.integration.fleet_helpers import (  # noqa: E402
     runs,
     wait,
 )
+from tests.support.kafka_stop import Ticker  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
+from tests.support.private_kafka import PrivateKafka  # noqa: E402
+from tests.support.private_mariadb import PrivateMariadb  # noqa: E402
 from tests.support.private_postgres import PrivatePostgres  # noqa: E402
 from tests.support.receivers import PD_ACCEPTED, SLACK_OK, FakeReceiver  # noqa: E402
 from tests.support.tcp_forward import Forwarder  # noqa: E402
@@ -333,10 +360,299 @@ def receiver_500(env: dict[str, str], tmp: Path) -> None:
             fleet.stop()
 
 
+# -- a source down and back --------------------------------------------------------------------
+
+OUTAGE = 30.0
+
+
+def outage_config(store: str, sources: str, slack: str, pd: str) -> str:
+    """The built-in rule pack, with CollectorDown after 3 intervals instead of 30 s so a 30 s
+    outage pages (once) and resolves (once) for sure; CollectorSilent (5 m) never comes into it."""
+    return f"""
+store: {{url: '{store}'}}
+daemon: {{metrics_listen: null, jitter: 0s}}
+{sources}alerts:
+  disable: [CollectorSilent]
+  evaluate_every: {INTERVAL:g}s
+  group_interval: {INTERVAL:g}s
+  rules:
+    - {{name: CollectorDown, expr: 'lagwatch_collector_up == 0', for: {3 * INTERVAL:g}s,
+       severity: page}}
+  receivers:
+    - {{name: team, slack: {{webhook_url: "{slack}"}}}}
+    - {{name: oncall, pagerduty: {{routing_key: KEY, url: "{pd}"}}}}
+  routes:
+    - {{match: {{severity: page}}, receiver: oncall, continue: true}}
+    - {{receiver: team}}
+"""
+
+
+def samples_after(dsn: str, name: str, since: float, **labels: str) -> list[tuple[float, float]]:
+    """(ts, value) of every sample of ``name`` (with these labels) after ``since``."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT r.labels, s.ts, s.value FROM samples s JOIN series r ON r.id = s.series_id"
+                " WHERE r.name = %s AND s.ts > %s ORDER BY s.ts",
+                (name, int(since * 1000)),
+            ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []  # the daemon has not made its schema yet
+    return [
+        (ts / 1000, value)
+        for found, ts, value in rows
+        if all(json.loads(found).get(k) == v for k, v in labels.items())
+    ]
+
+
+def pd_pages(received: list[Any], alert: str, collector: str) -> tuple[int, int, list[str]]:
+    """(lost, duplicated, unexpected) of PagerDuty events: expected is one incident (dedup_key)
+    with ``alert`` on ``collector``, triggered once and resolved once; any other page is
+    unexpected (its alert names listed)."""
+    triggers: dict[str, int] = {}
+    resolves: dict[str, int] = {}
+    unexpected: list[str] = []
+    expected: set[str] = set()
+    for r in received:
+        if r.status >= 300:
+            continue
+        key = r.body.get("dedup_key", "")
+        if r.body.get("event_action") == "resolve":
+            resolves[key] = resolves.get(key, 0) + 1
+            continue
+        triggers[key] = triggers.get(key, 0) + 1
+        firing = r.body.get("payload", {}).get("custom_details", {}).get("firing", [])
+        names = [f"{a['alert']}{{{a['labels'].get('collector', '')}}}" for a in firing]
+        if any(a["alert"] == alert and a["labels"].get("collector") == collector for a in firing):
+            expected.add(key)
+        if names != [f"{alert}{{{collector}}}"]:
+            unexpected += [n for n in names if n not in unexpected]
+    lost = (0 if expected else 1) + (0 if any(resolves.get(k) for k in expected) else 1)
+    duplicated = sum(max(0, n - 1) for n in triggers.values()) + sum(
+        max(0, n - 1) for n in resolves.values()
+    )
+    return lost, duplicated, unexpected
+
+
+def running(daemon: Any, fleet: Fleet) -> bool:
+    if daemon.poll() is not None:
+        raise RuntimeError(f"the daemon exited: {fleet.log_text()[-2000:]}")
+    return True
+
+
+def source_outage(
+    fault: str,
+    tmp: Path,
+    env: dict[str, str],
+    sources: str,
+    collector: str,
+    fresh: list[tuple[str, dict[str, str]]],
+    stop: Callable[[], None],
+    start: Callable[[], None],
+) -> None:
+    """One daemon on a fresh devstack store watching one private server; the server is down
+    OUTAGE seconds. ``fresh``: the series (name, labels) that must have samples again after."""
+    with (
+        fresh_database(env["LAGWATCH_PG_ADMIN_DSN"], f"lagwatch_faults_{os.getpid()}_{fault}") as dsn,
+        FakeReceiver(SLACK_OK) as slack,
+        FakeReceiver(PD_ACCEPTED) as pd,
+    ):  # fmt: skip
+        config = tmp / f"{fault}.yaml"
+        config.write_text(outage_config(dsn, sources, slack.url, pd.url))
+        (tmp / fault).mkdir()
+        fleet = Fleet(config, tmp / fault)
+        try:
+            fleet.start(1)
+            begun = time.time()
+            alive = fleet.daemons[0]
+            wait(
+                "the collector and its series",
+                lambda: (
+                    running(alive, fleet)
+                    and (
+                        all(samples_after(dsn, n, begun, **lb) for n, lb in fresh)
+                        and samples_after(dsn, "lagwatch_collector_up", begun, collector=collector)
+                    )
+                ),
+                timeout=120,
+                every=1.0,
+            )
+            time.sleep(3 * INTERVAL)
+            start_at = time.time()
+            time.sleep(5 * INTERVAL)
+            stop()
+            down = time.time()
+            time.sleep(max(0.0, OUTAGE - (time.time() - down)))
+            start()
+            up = time.time()
+
+            def back() -> float | None:
+                health = [t for t, v in samples_after(dsn, "lagwatch_collector_up", up,
+                                                      collector=collector) if v == 1]  # fmt: skip
+                firsts = [samples_after(dsn, n, up, **lb) for n, lb in fresh]
+                if not health or not all(firsts):
+                    return None
+                return max([health[0], *(f[0][0] for f in firsts)])
+
+            recovered = wait("fresh samples after the outage", back, timeout=180, every=0.5)
+            try:
+                pd.wait_for(2, timeout=60)
+            except AssertionError:
+                pass  # counted as lost below
+            time.sleep(10 * INTERVAL)
+            end = time.time()
+            found = runs(dsn, start_at, end)
+            zeros = [
+                t for t, v in samples_after(dsn, "lagwatch_collector_up", down, collector=collector)
+                if t < up and v == 0
+            ]  # fmt: skip
+            crashed = sum(1 for d in fleet.daemons if d.poll() is not None)
+            pd_lost, pd_dup, unexpected = pd_pages(pd.received, "CollectorDown", collector)
+            mine = [r for r in slack.received if f"CollectorDown collector={collector}" in
+                    r.body.get("text", "")]  # fmt: skip
+            sl_lost, sl_dup = pages(mine, ["firing", "resolved"])
+            unexpected += [
+                r.body.get("text", "")[:120] for r in slack.received if r not in mine
+            ]  # warnings go to Slack only
+            emit(
+                fault,
+                "samples_lost",
+                lost_outside(found, {collector}, start_at, end, (down, recovered)),
+            )
+            emit(
+                fault,
+                "samples_lost_in_fault",
+                lost_outside(found, {collector}, down, up, (0.0, 0.0)),
+            )
+            emit(fault, "samples_duplicated", double_runs(found))
+            emit(fault, "collector_down_samples", len(zeros))
+            emit(fault, "daemon_exits", crashed)
+            emit(fault, "pages_lost", pd_lost + sl_lost)
+            emit(fault, "pages_duplicated", pd_dup + sl_dup)
+            emit(fault, "pages_unexpected", len(unexpected))
+            if unexpected:
+                print(json.dumps({"bench": "faults", "fault": fault, "unexpected": unexpected}))
+            emit(fault, "seconds_to_recover", round(recovered - up, 2), "s")
+            emit(fault, "outage_seconds", round(up - down, 1), "s")
+            for r in [*pd.received, *slack.received]:  # what was paged, for the reader (stderr)
+                what = r.body.get("event_action") or r.body.get("text", "")[:100]
+                print(f"  page {r.at - down:+7.1f}s {r.status} {what}", file=sys.stderr)
+        except Exception:
+            kept = Path(tempfile.gettempdir()) / f"lagwatch-{fault}-{os.getpid()}.log"
+            kept.write_text(fleet.log_text())
+            print(f"the daemon's log: {kept}", file=sys.stderr)
+            raise
+        finally:
+            fleet.stop()
+
+
+class Committer:
+    """A consumer group member committing after every message, riding out a broker outage."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str) -> None:
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+            "auto.offset.reset": "latest", "session.timeout.ms": 6000, "fetch.wait.max.ms": 50,
+        })  # fmt: skip
+        self.consumer.subscribe([topic])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            message = self.consumer.poll(0.05)
+            if message is None or message.error() is not None:
+                continue
+            with suppress(KafkaException):  # the broker is down: the next message commits
+                self.consumer.commit(message, asynchronous=False)
+        self.consumer.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def broker_down(env: dict[str, str], tmp: Path) -> None:
+    fault = "broker_down_30s"
+    kafka = PrivateKafka(tmp / "kafka", env["LAGWATCH_KAFKA_LIBS"])
+    topic, group = "faults-orders", "faults-orders-reader"
+    ticker: Ticker | None = None
+    member: Committer | None = None
+    try:
+        kafka.start(1)  # node 1 alone: controller and the only broker, so down means down
+        admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(60)
+        ticker = Ticker(kafka.bootstrap, topic, every=0.5)
+        member = Committer(kafka.bootstrap, topic, group)
+        sources = (
+            "kafka:\n"
+            f"  - {{name: private, bootstrap: '{kafka.bootstrap}', interval: {INTERVAL:g}s,"
+            f" timeout: 15s, groups: {{include: ['{group}']}}}}\n"
+        )
+
+        def restart() -> None:
+            kafka.start(1)
+
+        source_outage(
+            fault, tmp, env, sources, "kafka:private",
+            [("lagwatch_kafka_group_status", {"group": group})],
+            lambda: kafka.kill(1), restart,
+        )  # fmt: skip
+    finally:
+        if member is not None:
+            member.close()
+        if ticker is not None:
+            ticker.close()
+        kafka.close()
+
+
+def postgres_restart(env: dict[str, str], tmp: Path) -> None:
+    fault = "postgres_source_restarted"
+    server = PrivatePostgres()
+    server.start()
+    try:
+        with server.connect() as conn:
+            conn.execute(
+                "SELECT pg_create_logical_replication_slot('faults_slot', 'test_decoding')"
+            )
+        monitor = server.add_monitor_role()
+        sources = (
+            "sources:\n"
+            f"  - {{name: private, kind: postgres, dsn: '{monitor}', interval: {INTERVAL:g}s,"
+            " timeout: 5s}\n"
+        )
+        source_outage(
+            fault, tmp, env, sources, "postgres:private",
+            [("lagwatch_pg_slot_wal_status", {"slot": "faults_slot"})],
+            server.stop, server.start,
+        )  # fmt: skip
+    finally:
+        server.destroy()
+
+
+def mariadb_down(env: dict[str, str], tmp: Path) -> None:
+    fault = "mariadb_down_30s"
+    with PrivateMariadb("--binlog-format=ROW", "--binlog-row-image=FULL") as server:
+        sources = (
+            "sources:\n"
+            f"  - {{name: private, kind: mysql, dsn: '{server.monitor_dsn}', interval: {INTERVAL:g}s,"
+            " timeout: 5s}\n"
+        )
+        source_outage(
+            fault, tmp, env, sources, "mysql:private",
+            [("lagwatch_mysql_binlog_position_bytes", {"source": "private"})],
+            server.halt, server.resume,
+        )  # fmt: skip
+
+
 FAULTS = {
     "fleet_sigkill": fleet_sigkill,
     "leader_sigkill": leader_sigkill,
     "store_down": store_down,
+    "broker_down": broker_down,
+    "postgres_restart": postgres_restart,
+    "mariadb_down": mariadb_down,
     "receiver_500": receiver_500,
 }
 
@@ -345,11 +661,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(FAULTS), help="comma-separated faults")
     args = parser.parse_args()
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in FAULTS]
+    if unknown:
+        parser.error(
+            f"--only: no fault called {', '.join(unknown)}; the faults are {', '.join(FAULTS)}"
+        )
     env = devstack_env()
     os.environ.update(env)
-    for name in args.only.split(","):
+    failed = []
+    for name in names:
         with tempfile.TemporaryDirectory() as tmp:
-            FAULTS[name](env, Path(tmp))
+            try:
+                FAULTS[name](env, Path(tmp))
+            except Exception as exc:  # one fault's failure does not hide the others' figures
+                traceback.print_exc()
+                print(json.dumps({"bench": "faults", "fault": name, "error": str(exc)}), flush=True)
+                failed.append(name)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient
 from lagwatch.collectors.base import CollectorContext, SourceUnreachable
 from lagwatch.collectors.kafka.config import KafkaCluster
 from lagwatch.collectors.kafka.groups import GroupEvaluator, start_offset
-from lagwatch.collectors.kafka.read import TP, ClusterView, OffsetReader, error_text
+from lagwatch.collectors.kafka.read import TP, UNLISTED, ClusterView, OffsetReader, error_text
 from lagwatch.collectors.kafka.state import NAMESPACE, StateKeeper, retention
 from lagwatch.collectors.kafka.timelag import EndOffsetHistory, Found, RecordTimestamps
 from lagwatch.store import Record, Sample, Store
@@ -84,6 +84,8 @@ class KafkaCollector:
         self.interval = config.interval
         self.timeout = config.timeout
         settings = config.client_settings()
+        self._settings = settings
+        self._own_admin = admin is None  # one given (tests) is the caller's to keep
         self._admin = admin or AdminClient(settings)
         self.reader = OffsetReader(
             self._admin,
@@ -106,6 +108,21 @@ class KafkaCollector:
                 f"kafka {self.config.name}: {exc}; check bootstrap ({self.config.bootstrap}) "
                 "and that the brokers are up"
             ) from None
+        if (
+            self._own_admin
+            and view.groups
+            and all(g.committed is None for g in view.groups.values())
+        ):
+            self._renew_admin()
+            if view.listing_errors and all(
+                any(e.startswith(UNLISTED) for e in g.errors) for g in view.groups.values()
+            ):
+                # No group listed, none of the known ones readable: no broker answers.
+                raise SourceUnreachable(
+                    f"kafka {self.config.name}: no broker answers: "
+                    f"{'; '.join(view.listing_errors)}; check bootstrap "
+                    f"({self.config.bootstrap}) and that the brokers are up"
+                )
         exact, problem = self._exact(view)
         if problem:
             view.listing_errors.append(problem)
@@ -113,6 +130,15 @@ class KafkaCollector:
         if self.config.split > 1:
             samples = self._one_part(samples)
         return samples
+
+    def _renew_admin(self) -> None:
+        """A new AdminClient for the next cycle: no group's commits could be read this one.
+
+        librdkafka's admin client does not get its group-coordinator requests answered
+        again after the broker restarts (they time out for good, while a new client is
+        answered at once), so a collector that kept its client would never recover."""
+        self._admin = AdminClient(self._settings)
+        self.reader.admin = self._admin
 
     def _one_part(self, samples: list[Sample | Record]) -> list[Sample | Record]:
         """Part #0 writes the cluster's own series (the group count for every part); others don't."""

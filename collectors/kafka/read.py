@@ -48,6 +48,7 @@ GROUP_STATES = {
 }
 REBALANCING = {1, 2}
 MAX_METADATA_REFRESH = 20
+UNLISTED = "not in this cycle's group listing"  # a known group's error when the listing failed
 EMPTY = 5
 
 
@@ -175,7 +176,7 @@ class OffsetReader:
         if listing_errors:
             # A broker that did not answer hides the groups it coordinates: keep
             # asking for the ones seen before rather than let them vanish.
-            missing = f"not in this cycle's group listing ({'; '.join(listing_errors)})"
+            missing = f"{UNLISTED} ({'; '.join(listing_errors)})"
             for group_id in self._known - set(groups):
                 groups[group_id] = GroupView(group_id, 0, errors=[missing])
         self._known = set(groups)

@@ -61,6 +61,14 @@ class PrivateMariadb:
             check=True,
             capture_output=True,
         )
+        (self.dir / "binlog").mkdir()
+        self._launch()
+        self._wait_and_grant()
+        return self
+
+    def _launch(self) -> None:
+        data = self.dir / "data"
+        as_root = ["--user=root"] if os.geteuid() == 0 else []
         command = [
             "mariadbd",
             "--no-defaults",
@@ -79,14 +87,23 @@ class PrivateMariadb:
             *as_root,
             *self.options,
         ]
-        (self.dir / "binlog").mkdir()
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        self._wait_and_grant()
-        return self
 
-    def _wait_and_grant(self) -> None:
+    def halt(self) -> None:
+        """Stop the server (SIGTERM, a clean shutdown) and keep its data, so ``resume`` brings it back."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+        self.process = None
+
+    def resume(self) -> None:
+        """Start the server again on its data, port and logins after ``halt``; return once it answers."""
+        self._launch()
+        self._connect_root().close()
+
+    def _connect_root(self) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             assert self.process is not None
@@ -101,6 +118,10 @@ class PrivateMariadb:
                         f"private MariaDB did not start: {self.error_log()[-2000:]}"
                     ) from None
                 time.sleep(0.1)
+        return conn
+
+    def _wait_and_grant(self) -> None:
+        conn = self._connect_root()
         with conn, conn.cursor() as cur:
             for user, password in (ADMIN, MONITOR):
                 cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
