@@ -49,12 +49,21 @@ ROOT_ORDER = (
     "PgSlotUnreserved",
     "PgSlotTimeToLossShort",
     "MysqlBinlogPurgeSoon",
+    # The CDC reader's own verdicts come before what its slot, reader and groups show.
+    "ConnectWorkerDown",
+    "ConnectorFailed",
+    "ConnectorTaskFailed",
+    "DebeziumReaderStuck",
     "KafkaGroupStopped",
     "KafkaGroupStalled",
     "KafkaGroupError",
     "PgSlotInactive",
     "MysqlBinlogFormatNotRow",
     "OutboxOldestRowTooOld",
+    "ConnectorPausedTooLong",
+    "ConnectorTaskRestarting",
+    "DebeziumSlotPinned",
+    "DebeziumSourceLagHigh",
     "KafkaGroupLagHigh",
 )
 # Indicators computed over windows: they trail the recovery, so they never hold an

@@ -70,6 +70,14 @@ DEFAULT_INHIBIT = [
         target_match_re={"alertname": "Connector.*|Debezium.*"},
         equal=["cluster"],
     ),
+    # ... and, for the pipelines whose reader runs on it (`pipelines[].reader: {connect: …}`),
+    # the slot without a reader, the binlog reader behind, the lag and freshness downstream:
+    # one page says the worker is down, not one per symptom.
+    InhibitRule(
+        source_match={"alertname": "ConnectWorkerDown"},
+        target_match_re={"alertname": "PgSlot.*|MysqlBinlog.*|KafkaGroup.*|Pipeline.*|Probe.*"},
+        equal=["origin"],
+    ),
     # A CDC reader that is not reading is the root of what its source and pipelines show:
     # the slot without a reader, the binlog reader behind, the lag and freshness downstream,
     # and its own connector's FAILED states (one page names the connector and the failure).

@@ -25,6 +25,8 @@ class PipelineLink:
     slot: str | None = None
     reader: str | None = None
     connector: str | None = None
+    connect: str | None = None
+    """The Kafka Connect cluster running ``connector``."""
     topic: str | None = None
 
 
@@ -32,29 +34,58 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def links_from(pipelines: Iterable[Any], clusters: Sequence[str] = ()) -> list[PipelineLink]:
+def links_from(
+    pipelines: Iterable[Any], clusters: Sequence[str] = (), sources: Iterable[Any] = ()
+) -> list[PipelineLink]:
     """Return links read from configured pipelines (name, source, kafka/cluster, groups, slo,
-    slot, reader, connector, topic); a pipeline naming no cluster gets the only one configured."""
+    slot, reader, connector, topic); a pipeline naming no cluster gets the only one configured.
+
+    A pipeline whose ``reader`` is a connector (``{connect, connector}``) gets that connector
+    and its Connect cluster; on a mysql source, the ``readers:`` entry naming the same
+    connector is its binlog reader (``sources`` gives those entries).
+    """
     out = []
     only = clusters[0] if len(clusters) == 1 else None
+    readers = {
+        (getattr(r, "connect", None), getattr(r, "connector", None), str(s.name)): str(r.name)
+        for s in sources
+        for r in getattr(s, "readers", None) or ()
+    }
     for p in pipelines:
         slo = getattr(p, "slo", None)
         cluster = _text(getattr(p, "cluster", None)) or _text(getattr(p, "kafka", None)) or only
+        reader = getattr(p, "reader", None)
+        ref = reader if hasattr(reader, "connector") and hasattr(reader, "connect") else None
+        connect = _text(getattr(ref, "connect", None)) or _text(getattr(p, "connect", None))
+        connector = _text(getattr(ref, "connector", None)) or _text(getattr(p, "connector", None))
+        source = getattr(p, "source", None)
+        named = _text(reader) or readers.get((connect, connector, str(source)))
         out.append(
             PipelineLink(
                 name=str(p.name),
-                source=getattr(p, "source", None),
+                source=source,
                 cluster=cluster,
                 groups=tuple(str(g) for g in getattr(p, "groups", ()) or ()),
                 freshness=getattr(slo, "freshness", None) if slo is not None else None,
                 objective=getattr(slo, "objective", None) if slo is not None else None,
                 slot=_text(getattr(p, "slot", None)),
-                reader=_text(getattr(p, "reader", None)),
-                connector=_text(getattr(p, "connector", None)),
+                reader=named,
+                connector=connector,
+                connect=connect,
                 topic=_text(getattr(p, "topic", None)),
             )
         )
     return out
+
+
+CONNECT_ORIGIN = "connect"
+"""``connect:NAME``: what an alert depends on when a pipeline's reader runs on that Connect
+cluster (its worker down holds back the slot, lag and freshness alerts downstream)."""
+
+
+def _connector_hop(cluster: str | None, name: str) -> Hop:
+    where = f"{cluster}/{name}" if cluster else name
+    return Hop(f"connector:{where}", f"connector:{name}", READER)
 
 
 # How far down a pipeline a hop is: the root of an incident is its most upstream hop.
@@ -101,6 +132,13 @@ class Topology:
         # A collector's health series says what it reads (the runner writes its origins).
         found.update(o for o in labels.get(ORIGIN_LABEL, "").split(",") if o)
         group, cluster = labels.get("group"), labels.get("cluster")
+        source = labels.get("source")
+        # An alert about a whole Connect cluster (its worker down) stands for every pipeline
+        # whose reader runs there, and those pipelines' alerts depend on it; an alert about
+        # one connector does not stand for the others on its cluster.
+        whole = not labels.get("connector")
+        if whole and cluster and any(link.connect == cluster for link in self.links):
+            found.add(f"{CONNECT_ORIGIN}:{cluster}")
         for link in self.links:
             named = labels.get("pipeline") == link.name
             consumes = (
@@ -113,6 +151,16 @@ class Topology:
                     found.add(f"source:{link.source}")
                 if link.cluster:
                     found.add(f"cluster:{link.cluster}")
+            reads = (
+                source is not None
+                and source == link.source
+                and (
+                    (link.slot is not None and labels.get("slot") == link.slot)
+                    or (link.reader is not None and labels.get("reader") == link.reader)
+                )
+            )
+            if whole and link.connect and (named or consumes or reads):
+                found.add(f"{CONNECT_ORIGIN}:{link.connect}")
         return frozenset(found)
 
     # -- hops --------------------------------------------------------------------
@@ -127,12 +175,15 @@ class Topology:
         out = []
         if link.source:
             out.append(Hop(f"source:{link.source}", f"source:{link.source}", SOURCE))
+        if link.connect:
+            # The Connect cluster runs the reader: a worker down is above the slot it reads.
+            out.append(Hop(f"cluster:{link.connect}", f"connect:{link.connect}", READER))
         if link.slot and link.source:
             out.append(Hop(f"slot:{link.source}/{link.slot}", f"slot:{link.slot}", READER))
         elif link.reader and link.source:
             out.append(Hop(f"reader:{link.source}/{link.reader}", f"reader:{link.reader}", READER))
         if link.connector:
-            out.append(Hop(f"connector:{link.connector}", f"connector:{link.connector}", READER))
+            out.append(_connector_hop(link.connect, link.connector))
         out.append(Hop(f"tap:{link.name}", "tap", READER))
         if link.topic:
             out.append(Hop(f"topic:{c}/{link.topic}", f"topic:{link.topic}", TOPIC))
@@ -243,9 +294,10 @@ class Topology:
                     return (Hop(f"{kind}:{source}/{name}", f"{kind}:{name}", READER),)
             return (Hop(f"source:{source}", f"source:{source}", SOURCE),)
         if labels.get("connector"):
-            name = labels["connector"]
-            return (Hop(f"connector:{name}", f"connector:{name}", READER),)
+            return (_connector_hop(cluster, labels["connector"]),)
         if cluster:
+            if any(link.connect == cluster for link in self.links):
+                return (Hop(f"cluster:{cluster}", f"connect:{cluster}", READER),)
             return (Hop(f"cluster:{cluster}", f"cluster:{cluster}", TOPIC),)
         out = []
         for o in labels.get(ORIGIN_LABEL, "").split(","):

@@ -135,12 +135,16 @@ class PipelineInfo:
     source: str | None = None
     topic: str | None = None
     groups: tuple[str, ...] = ()
+    connect: str | None = None
+    """The Connect cluster of the Debezium connector reading the source (`reader:`)."""
+    connector: str | None = None
 
 
 def _pipeline_from_config(item: Any) -> PipelineInfo:
     slo = getattr(item, "slo", None)
     freshness = getattr(slo, "freshness", None)
     objective = getattr(slo, "objective", None)
+    ref = getattr(item, "connector", None)
     return PipelineInfo(
         name=str(item.name),
         configured=True,
@@ -149,7 +153,35 @@ def _pipeline_from_config(item: Any) -> PipelineInfo:
         source=getattr(item, "source", None),
         topic=getattr(item, "topic", None),
         groups=tuple(getattr(item, "groups", ()) or ()),
+        connect=getattr(ref, "connect", None),
+        connector=getattr(ref, "connector", None),
     )
+
+
+def connectors_of(source: str) -> dict[str, tuple[str, str]]:
+    """Return slot or binlog reader → (Connect cluster, connector) for one source.
+
+    A slot belongs to the connector the Connect collector linked to it
+    (``lagwatch_debezium_source_linked``); a binlog reader to the connector its
+    ``readers:`` entry (or a pipeline's ``reader:``) names.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for v in latest("lagwatch_debezium_source_linked", source=source):
+        labels = v.label_dict
+        if v.value == 1 and labels.get("slot"):
+            found[labels["slot"]] = (labels.get("cluster", ""), labels.get("connector", ""))
+    for item in config().sources:
+        if item.name != source:
+            continue
+        for reader in getattr(item, "readers", None) or ():
+            if getattr(reader, "connect", None) and getattr(reader, "connector", None):
+                found[str(reader.name)] = (str(reader.connect), str(reader.connector))
+    for pipe in getattr(config(), "pipelines", []):
+        ref = getattr(pipe, "connector", None)
+        slot = getattr(pipe, "slot", None)
+        if ref is not None and pipe.source == source and slot:
+            found.setdefault(str(slot), (ref.connect, ref.connector))
+    return found
 
 
 PIPELINE_SERIES = ("lagwatch_pipeline_freshness_seconds", "lagwatch_probe_latency_seconds")

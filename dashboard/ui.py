@@ -279,3 +279,13 @@ def pick_source(kind: str, metric: str, what: str, example: str) -> str | None:
             icon=":material/power_off:",
         )
     return source
+
+
+def connector_links(found: Mapping[str, tuple[str, str]], what: str) -> None:
+    """Link each slot or binlog reader a Debezium connector owns to its Connect page."""
+    for name, (cluster, connector) in sorted(found.items()):
+        st.page_link(
+            "views/connect.py",
+            label=f"{what} {name} is read by connector {connector} on {cluster}: Connect page →",
+            query_params={"cluster": cluster, "connector": connector},
+        )

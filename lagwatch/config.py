@@ -68,7 +68,9 @@ class LagwatchConfig(BaseModel):
 
     def cross_problems(self) -> list[Problem]:
         """Return each hop a pipeline or probe names that the other sections do not define."""
-        problems = check_pipelines(self.pipelines, self.probes, self.sources, self.kafka)
+        problems = check_pipelines(
+            self.pipelines, self.probes, self.sources, self.kafka, self.connect
+        )
         problems += check_connect(self.connect, self.sources, self.kafka)
         clusters = [k.name for k in self.kafka]
         for i, registry in enumerate(self.registries):

@@ -281,6 +281,8 @@ class ConnectCollector:
             position=position,
             still_for=now - since,
             heartbeat=bool(p.known.config.get("heartbeat.interval.ms", "0") not in ("", "0")),
+            action_query=bool(p.known.config.get("heartbeat.action.query")),
+            filtered=p.known.config.get("publication.autocreate.mode") == "filtered",
         )
         verdict = judge(facts, self.config.reader_stall)
         labels = {"cluster": self.config.name, "connector": p.known.name}

@@ -44,6 +44,11 @@ class Facts:
     still_for: float
     """Seconds the position has not moved (0 when it just moved)."""
     heartbeat: bool
+    action_query: bool = True
+    """The connector sets ``heartbeat.action.query``."""
+    filtered: bool = False
+    """Its publication holds only the captured tables (``publication.autocreate.mode:
+    filtered``): heartbeats without an action query then do not move the slot."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,16 @@ def judge(f: Facts, stall_after: float) -> Verdict:
                 f"while {f.waiting_bytes:,} B of WAL were written, and the connector has no "
                 "heartbeat.interval.ms; set it (and heartbeat.action.query for a filtered "
                 "publication) so the slot advances while its tables are idle",
+                pinned=True,
+            )
+        if f.filtered and not f.action_query and f.slot is not None and f.slot_active:
+            return Verdict(
+                ReaderHealth.OK,
+                f"slot {f.slot} pinned: its position {f.position} has not moved for {still} "
+                f"while {f.waiting_bytes:,} B of WAL were written; the connector sends "
+                "heartbeats, but its publication is filtered and it has no "
+                "heartbeat.action.query, so no heartbeat reaches the slot; set "
+                "heartbeat.action.query to an update of a captured heartbeat table",
                 pinned=True,
             )
         return Verdict(

@@ -20,6 +20,7 @@ from lagwatch.collectors.mysql.readers import (
     read_position,
 )
 from lagwatch.collectors.mysql.samples import (
+    BEHIND,
     CURRENT_FILE,
     ENABLED,
     READER_SERIES,
@@ -57,6 +58,8 @@ class MysqlCollector:
         self.interval = config.interval
         self.timeout = config.timeout
         self._store: Store | None = context.store if context else None
+        self._behind: dict[str, float] = {}
+        """reader → its last behind bytes, carried forward once its file is purged."""
         shared = context.extras.get(EXTRAS_KEY) if context else None
         self._endpoints: dict[str, Endpoint] = shared if isinstance(shared, dict) else {}
         self._session = session
@@ -108,7 +111,8 @@ class MysqlCollector:
             idle = None
             if isinstance(position, ReaderPosition) and position.file and not position.snapshot:
                 idle = idle_reader(session, state, position.file, position.pos or 0, position.event)
-            out += reader_samples(source, name, position, info, state, self._clock, now, idle)
+            found = reader_samples(source, name, position, info, state, self._clock, now, idle)
+            out += [self._carry(s) for s in found]
             if isinstance(position, ReaderError):
                 # What the position would have fed must not pass for current (issue 11, finding 2).
                 out += stale_samples(
@@ -119,6 +123,33 @@ class MysqlCollector:
                     now,
                 )
         return out
+
+    def _carry(self, sample: Sample) -> Sample:
+        """Keep a lost reader's "at least" behind figure from dropping.
+
+        Once the reader's file is purged the lower bound is every byte the server still has,
+        which a purge makes smaller although the reader fell further behind (issue 11,
+        finding 6: 173,438 B known, then 14,684 B); the larger figure read before stays.
+        """
+        if sample.name != BEHIND:
+            return sample
+        labels = sample.label_dict
+        key = labels.get("reader", "")
+        if not (sample.note or "").startswith("at least"):
+            self._behind[key] = sample.value
+            return sample
+        known = self._behind.get(key)
+        if known is None and self._store is not None:
+            stored = self._store.latest(BEHIND, labels)
+            known = stored[0].value if stored else None
+        if known is None or known <= sample.value:
+            self._behind[key] = sample.value
+            return sample
+        note = (
+            f"{sample.note}; {known:,.0f} B, the last figure read before the purge, carried "
+            f"forward (the server now has {sample.value:,.0f} B)"
+        )
+        return Sample.of(BEHIND, known, sample.ts, note=note[:500], **labels)
 
     def _position(
         self, reader: BinlogReader, session: Session, now: float

@@ -20,6 +20,16 @@ class SloConfig(BaseModel):
     objective: float = Field(99.9, gt=0, lt=100, description="percent of good events")
 
 
+class ConnectorReader(BaseModel):
+    """`pipelines[].reader: {connect: …, connector: …}`: the pipeline's CDC reader is a Kafka
+    Connect connector (Debezium), watched by that `connect:` cluster's collector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connect: str = Field(pattern=NAME, description="a `connect:` cluster's name")
+    connector: str = Field(min_length=1, description="the connector's name in that cluster")
+
+
 class PipelineConfig(BaseModel):
     """`pipelines: - name: …`: one CDC pipeline from a database table to consumer groups."""
 
@@ -28,12 +38,27 @@ class PipelineConfig(BaseModel):
     name: str = Field(pattern=NAME)
     source: str = Field(description="a `sources:` entry (postgres or mysql)")
     slot: str | None = Field(None, description="postgres: the CDC reader's replication slot")
-    reader: str | None = Field(None, description="mysql: the CDC reader's name in the source")
+    reader: str | ConnectorReader | None = Field(
+        None,
+        description="mysql: the CDC reader's name in the source; or, for either kind, "
+        "{connect: CLUSTER, connector: NAME}: a Debezium connector, whose lag and health are "
+        "then the pipeline's reader hop",
+    )
     kafka: str | None = Field(None, description="a `kafka:` cluster; default: the only one")
     topic: str = Field(min_length=1)
     groups: list[str] = []
     slo: SloConfig
     interval: Duration = 10.0
+
+    @property
+    def connector(self) -> ConnectorReader | None:
+        """The Kafka Connect connector reading the source, when `reader:` names one."""
+        return self.reader if isinstance(self.reader, ConnectorReader) else None
+
+    @property
+    def reader_name(self) -> str | None:
+        """The reader's name in a mysql source (`reader: NAME`), when given as a name."""
+        return self.reader if isinstance(self.reader, str) else None
 
 
 class TapConfig(BaseModel):

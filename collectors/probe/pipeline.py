@@ -16,10 +16,10 @@ from typing import Any
 from lagwatch.collectors.base import CollectorContext, SourceKind, SourceLag, SourceUnreachable
 from lagwatch.collectors.kinds import SOURCE_KINDS, pipeline_kinds
 from lagwatch.collectors.probe.book import slo_samples
-from lagwatch.collectors.probe.config import PipelineConfig
+from lagwatch.collectors.probe.config import ConnectorReader, PipelineConfig
 from lagwatch.collectors.rate import newest_reading
 from lagwatch.store import Sample, Store
-from lagwatch.store.contracts import origin
+from lagwatch.store.contracts import ReaderHealth, origin
 from lagwatch.store.types import format_duration
 
 Problem = tuple[tuple[Any, ...], str]
@@ -31,9 +31,11 @@ def check_pipelines(
     probes: Sequence[Any],
     sources: Sequence[Any],
     kafka: Sequence[Any],
+    connect: Sequence[Any] = (),
 ) -> list[Problem]:
     """Return every hop a pipeline or probe names that the config does not have."""
     problems: list[Problem] = []
+    connect_names = [c.name for c in connect]
     kinds = {s.name: s.kind for s in sources}
     clusters = [k.name for k in kafka]
     probed = {p.pipeline for p in probes}
@@ -63,6 +65,16 @@ def check_pipelines(
             )
         else:
             problems += _reader_problems(pipe, at, kind, probed)
+        wanted = pipe.connector
+        if wanted is not None and wanted.connect not in connect_names:
+            problems.append(
+                (
+                    (*at, "reader", "connect"),
+                    f"no connect cluster named {wanted.connect!r}; add it under connect: "
+                    f"(name and url of its Kafka Connect REST API) or name one of "
+                    f"({_list(connect_names)})",
+                )
+            )
         if pipe.kafka is None and len(clusters) != 1:
             why = (
                 "there is no kafka: cluster; add one"
@@ -116,18 +128,21 @@ def _reader_problems(
     assert support is not None
     own = support.reader_key
     for other in _other_keys(kind, lambda k: k.pipeline.reader_key if k.pipeline else None):
-        if getattr(pipe, other) is not None:
+        value = getattr(pipe, other)
+        if value is not None and not isinstance(value, ConnectorReader):
             return [
                 (
                     (*at, other),
                     f"source {pipe.source!r} is {kind}: name {support.reader_what} with {own}:, not {other}:",
                 )
             ]
-    if getattr(pipe, own) is None and pipe.name not in probed:
+    if getattr(pipe, own) is None and pipe.connector is None and pipe.name not in probed:
         return [
             (
                 (*at, own),
-                f"the source hop is missing: set {own}: (the CDC reader feeding {pipe.topic}), or add a probe for {pipe.name!r} under probes:",
+                f"the source hop is missing: set {own}: (the CDC reader feeding {pipe.topic}), "
+                "or reader: {connect: CLUSTER, connector: NAME} for a Debezium connector, "
+                f"or add a probe for {pipe.name!r} under probes:",
             )
         ]
     return []
@@ -171,6 +186,33 @@ def cluster_of(pipe: PipelineConfig, kafka: Sequence[Any]) -> Any:
     return next(k for k in kafka if pipe.kafka in (None, k.name))
 
 
+CONNECTOR_LAG_BYTES = "lagwatch_debezium_source_lag_bytes"
+CONNECTOR_LAG_SECONDS = "lagwatch_debezium_source_lag_seconds"
+CONNECTOR_HEALTH = "lagwatch_debezium_reader_health"
+
+
+def _health_name(value: float) -> str:
+    try:
+        return ReaderHealth(int(value)).name
+    except ValueError:
+        return str(int(value))
+
+
+def reader_of(pipe: PipelineConfig, source: Any) -> str | None:
+    """Return the pipeline's reader as its source kind's series name it: the slot, the binlog
+    reader's name, or the `readers:` entry of the source that names the pipeline's connector."""
+    if pipe.slot or pipe.reader_name:
+        return pipe.slot or pipe.reader_name
+    ref = pipe.connector
+    for entry in getattr(source, "readers", None) or ():
+        if ref is not None and (
+            getattr(entry, "connect", None),
+            getattr(entry, "connector", None),
+        ) == (ref.connect, ref.connector):
+            return str(entry.name)
+    return None
+
+
 STALE_AFTER = 60.0
 """A stored lag older than this (or three estimate intervals) no longer stands for now."""
 
@@ -183,25 +225,66 @@ class FreshnessEstimate:
     raises, so `lagwatch_collector_up` says what is missing.
     """
 
-    def __init__(self, pipe: PipelineConfig, source_kind: str, cluster: str, store: Store) -> None:
+    def __init__(
+        self,
+        pipe: PipelineConfig,
+        source_kind: str,
+        cluster: str,
+        store: Store,
+        reader: str | None = None,
+    ) -> None:
         self.pipe = pipe
         self.source_kind = source_kind
         self.cluster = cluster
         self.store = store
+        self.reader = reader if reader is not None else pipe.slot or pipe.reader_name
+        """The reader as the source kind's series name it (slot, or binlog reader name)."""
         self.name = f"pipeline:{pipe.name}"
         self.origins: tuple[str, ...] = (origin("source", pipe.source), origin("cluster", cluster))
+        if pipe.connector is not None:
+            self.origins += (origin("cluster", pipe.connector.connect),)
         self.interval = pipe.interval
         self.timeout = 10.0
         self.good = 0
         self.bad = 0
 
     def source_lag(self, now: float) -> SourceLag | None:
-        """Return how far the CDC reader is behind, as its source kind reads the store."""
+        """Return how far the CDC reader is behind: the connector's own lag when the pipeline
+        names one, else (or while that is unknown) as the source kind reads the store."""
+        found = self.connector_lag()
+        if found is not None:
+            return found
         support = SOURCE_KINDS[self.source_kind].pipeline
-        reader = getattr(self.pipe, support.reader_key) if support else None
-        if support is None or not reader:
+        if support is None or not self.reader:
             return None
-        return support.source_lag(self.store, self.pipe.source, reader, now)
+        return support.source_lag(self.store, self.pipe.source, self.reader, now)
+
+    def connector_lag(self) -> SourceLag | None:
+        """Return the connector hop's lag from the connect collector's series, with its reader
+        health in the note when that is not OK; None without a connector or its series.
+
+        0 when it is caught up (nothing waits after its offset); otherwise now − the offset's
+        source time, an upper bound (Debezium commits offsets every offset.flush.interval.ms).
+        """
+        ref = self.pipe.connector
+        if ref is None:
+            return None
+        labels = {"cluster": ref.connect, "connector": ref.connector}
+        size = newest_reading(self.store, CONNECTOR_LAG_BYTES, labels)
+        if size is None:
+            return None
+        notes = [f"connector {ref.connector} on {ref.connect}: {size.value:,.0f} B behind"]
+        health = newest_reading(self.store, CONNECTOR_HEALTH, labels)
+        if health is not None and abs(health.ts - size.ts) < 1.0 and health.value > 0:
+            verdict = _health_name(health.value)
+            notes.append(f"reader {verdict}" + (f": {health.note}" if health.note else ""))
+        note = "; ".join(notes)
+        if size.value <= 0:
+            return SourceLag(0.0, size.ts, note if len(notes) > 1 else None)
+        seconds = newest_reading(self.store, CONNECTOR_LAG_SECONDS, labels)
+        if seconds is None or abs(seconds.ts - size.ts) >= 1.0:
+            return None  # bytes wait but their age is unknown: the source kind's estimate
+        return SourceLag(seconds.value, size.ts, note)
 
     def group_lag(self) -> tuple[float | None, float | None]:
         """Return the worst time lag among the pipeline's consumer groups, and when it was read."""
@@ -229,7 +312,8 @@ class FreshnessEstimate:
 
     def collect(self) -> Iterable[Sample]:
         now = time.time()
-        reader = self.pipe.slot or self.pipe.reader or self.pipe.source
+        ref = self.pipe.connector
+        reader = f"connector {ref.connector}" if ref else self.reader or self.pipe.source
         lag = self.source_lag(now)
         source = lag.seconds if lag is not None else None
         groups, groups_at = self.group_lag()
@@ -285,9 +369,15 @@ def build_estimates(
     if context.store is None:
         return []
     probed = {p.pipeline for p in probes}
-    kinds = {s.name: s.kind for s in sources}
+    by_name = {s.name: s for s in sources}
     return [
-        FreshnessEstimate(pipe, kinds[pipe.source], cluster_of(pipe, kafka).name, context.store)
+        FreshnessEstimate(
+            pipe,
+            by_name[pipe.source].kind,
+            cluster_of(pipe, kafka).name,
+            context.store,
+            reader_of(pipe, by_name[pipe.source]),
+        )
         for pipe in pipelines
         if pipe.name not in probed
     ]

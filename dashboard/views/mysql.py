@@ -66,7 +66,14 @@ def readers(source: str, window: data.Window) -> None:
                 ui.HEALTH: health,
             }
         )
+    owners = data.connectors_of(source)
+    if owners:  # which Debezium connector each reader is
+        for r in rows:
+            owner = owners.get(str(r["reader"]))
+            r["connector"] = f"{owner[1]} ({owner[0]})" if owner else ""
     ui.table(rows, status="purge in")
+    shown = {str(r["reader"]) for r in rows}
+    ui.connector_links({k: v for k, v in owners.items() if k in shown}, "Reader")
     st.plotly_chart(
         charts.timeseries(
             data.series(BINLOG + "reader_behind_bytes", window, {"source": source}),

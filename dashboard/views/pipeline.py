@@ -6,7 +6,7 @@ import streamlit as st
 
 from lagwatch.dashboard import charts, data, examples, fmt, model, summary, ui
 from lagwatch.dashboard.records import Trace
-from lagwatch.store import Series
+from lagwatch.store import LatestValue, Series
 
 QUANTILES = ["p50", "p95", "p99"]
 TRACES = 20
@@ -145,6 +145,55 @@ def groups_section(state: summary.PipelineState) -> None:
         )
 
 
+CONNECT_STATES = ["RUNNING", "PAUSED", "STOPPED", "UNASSIGNED", "RESTARTING", "FAILED"]
+READER_HEALTHS = ["OK", "SNAPSHOT", "PAUSED", "NOT_CONNECTED", "NOT_ADVANCING", "FAILED"]
+
+
+def _named(names: list[str], value: float | None) -> str:
+    if value is None:
+        return fmt.NONE
+    return names[int(value)] if 0 <= int(value) < len(names) else str(int(value))
+
+
+def connector_section(info: data.PipelineInfo) -> None:
+    """The connector hop: the Debezium connector reading the source, its lag and verdict."""
+    if not info.connector or not info.connect:
+        return
+    st.subheader(f"Connector {info.connector}")
+    labels = {"cluster": info.connect, "connector": info.connector}
+
+    def one(name: str) -> LatestValue | None:
+        found = data.latest(name, **labels)
+        return found[0] if found else None
+
+    state = one("lagwatch_connect_connector_state")
+    health = one("lagwatch_debezium_reader_health")
+    size = one("lagwatch_debezium_source_lag_bytes")
+    seconds = one("lagwatch_debezium_source_lag_seconds")
+    cols = st.columns(4)
+    cols[0].metric("Connect state", _named(CONNECT_STATES, state.value if state else None))
+    cols[1].metric("Reader", _named(READER_HEALTHS, health.value if health else None))
+    cols[2].metric("Behind", fmt.size(size.value) if size else fmt.NONE)
+    waiting = size is not None and size.value > 0
+    cols[3].metric(
+        "Source lag",
+        fmt.duration(seconds.value if waiting and seconds else 0.0) if size else fmt.NONE,
+        help="now − the offset's source time while bytes wait (an upper bound: Debezium "
+        "commits its offset every offset.flush.interval.ms)",
+    )
+    if health is not None and health.value >= 3:
+        st.error(f"Reader {_named(READER_HEALTHS, health.value)}: {health.note or ''}")
+    elif state is not None and state.note:
+        st.warning(state.note)
+    if size is None and state is None:
+        ui.empty(f"Nothing recorded for connector {info.connector} on {info.connect} yet.")
+    st.page_link(
+        "views/connect.py",
+        label=f"{info.connector} on the Connect page →",
+        query_params={"cluster": info.connect, "connector": info.connector},
+    )
+
+
 def body() -> None:
     ui.freshness_banner()
     window = ui.window()
@@ -161,8 +210,13 @@ def body() -> None:
     state = summary.pipeline_state(info, window, data.alerts())
     st.header(info.name)
     if info.source or info.topic:
-        st.caption(f"{info.source or '?'} → {info.topic or '?'} → {', '.join(info.groups) or '?'}")
+        path = [info.source or "?"]
+        if info.connector:
+            path.append(f"connector {info.connector} ({info.connect})")
+        path += [info.topic or "?", ", ".join(info.groups) or "?"]
+        st.caption(" → ".join(path))
     headline(state, window)
+    connector_section(info)
 
     slo = [(info.slo_seconds, f"SLO {fmt.duration(info.slo_seconds)}")] if info.slo_seconds else []
     fresh = data.series(summary.FRESHNESS, window, {"pipeline": info.name})

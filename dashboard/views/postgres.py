@@ -111,10 +111,17 @@ def body() -> None:
     if not rows:
         ui.empty(f"No replication slots on {source}.")
     else:
+        owners = data.connectors_of(source)
+        if owners:  # which Debezium connector reads each slot
+            for r in rows:
+                owner = owners.get(str(r["slot"]))
+                r["connector"] = f"{owner[1]} ({owner[0]})" if owner else ""
         ui.table(
             [{k: v for k, v in r.items() if not k.startswith("_") or k == ui.HEALTH} for r in rows],
             status="wal_status",
         )
+        shown = {str(r["slot"]) for r in rows}
+        ui.connector_links({k: v for k, v in owners.items() if k in shown}, "Slot")
         slot = ui.choice("Slot", [ALL, *[str(r["slot"]) for r in rows]], "slot", default=ALL)
         where = {"source": source} if slot in (None, ALL) else {"source": source, "slot": slot}
         name = lambda s: s.label_dict.get("slot", "?")  # noqa: E731

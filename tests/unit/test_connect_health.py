@@ -38,6 +38,13 @@ CASES = [
      "not moving for less than the stall: offsets are flushed only every so often"),
     (facts(waiting_bytes=10, still_for=STALL, heartbeat=False), ReaderHealth.OK, True,
      "no heartbeat: idle captured tables leave the slot pinned, a config fix, not a broken reader"),
+    (facts(waiting_bytes=10, still_for=STALL, filtered=True, action_query=False),
+     ReaderHealth.OK, True,
+     "heartbeats on but a filtered publication without heartbeat.action.query: the interval "
+     "alone does not move the slot (issue 11, finding 5), a config fix"),
+    (facts(waiting_bytes=10, still_for=STALL, filtered=True, action_query=True),
+     ReaderHealth.NOT_ADVANCING, False,
+     "with the action query its heartbeats reach the slot: not moving is not reading"),
     (facts(slot=None, slot_active=None, waiting_bytes=10, still_for=STALL, heartbeat=False),
      ReaderHealth.NOT_ADVANCING, False, "a binlog reader has no slot to pin: not moving is not reading"),
 ]  # fmt: skip

@@ -16,7 +16,7 @@ from lagwatch.collectors.mysql.read import (
     PROBE_SQL,
     retention_of,
 )
-from lagwatch.store import Record
+from lagwatch.store import Record, Sample
 from lagwatch.store.sqlite import SqliteStore
 from tests.support.connect_stub import ConnectStub
 from tests.support.mysql_replay import ReplaySession
@@ -406,3 +406,22 @@ def test_check_names_each_reader_that_cannot_be_read() -> None:
     assert "reader broken: cannot reach Kafka Connect" in message
     assert "fine" not in message
     assert "tapped" not in message, "without a store, check cannot judge a tap reader"
+
+
+def test_a_purge_under_a_stopped_reader_keeps_the_larger_behind_figure_known(
+    tmp_path: Path,
+) -> None:
+    # Issue 11, finding 6: the reader was last read 173,438 B behind; its file is then purged,
+    # and every byte the server still has (17,822 B) is a smaller "at least". The known
+    # figure is carried forward instead of dropping.
+    session = ReplaySession.load("mariadb-10.11")
+    store = SqliteStore(tmp_path / "store.db")
+    store.write([Sample.of("lagwatch_mysql_binlog_reader_behind_bytes", 173_438, 999_990.0,
+                           source="db", reader="gone")])  # fmt: skip
+    c = collector(session, static("gone", session, file="bin.000002", pos=4), store=store)
+    behind = one(c.collect(), "lagwatch_mysql_binlog_reader_behind_bytes")
+    assert behind.value == 173_438
+    assert (behind.note or "").startswith("at least: file bin.000002 is purged")
+    assert "173,438 B, the last figure read before the purge, carried forward" in behind.note
+    assert "the server now has 17,822 B" in behind.note
+    store.close()

@@ -73,7 +73,7 @@ def test_a_complete_config_loads_with_defaults(tmp_path: Path) -> None:
         # No CDC reader and no probe: the source hop is missing.
         (
             ("reader: dbz-legacy, ", ""),
-            "lagwatch.yaml:9: pipelines[1].reader: the source hop is missing: set reader: (the CDC reader feeding legacy), or add a probe for 'legacy' under probes:",
+            "lagwatch.yaml:9: pipelines[1].reader: the source hop is missing: set reader: (the CDC reader feeding legacy), or reader: {connect: CLUSTER, connector: NAME} for a Debezium connector, or add a probe for 'legacy' under probes:",
         ),
         # A cluster name that does not exist.
         (
