@@ -32,11 +32,26 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def links_from(pipelines: Iterable[Any], clusters: Sequence[str] = ()) -> list[PipelineLink]:
+def _only(names: Sequence[str]) -> str | None:
+    return names[0] if len(names) == 1 else None
+
+
+def links_from(
+    pipelines: Iterable[Any],
+    clusters: Sequence[str] = (),
+    connectors: Mapping[str, str] | None = None,
+) -> list[PipelineLink]:
     """Return links read from configured pipelines (name, source, kafka/cluster, groups, slo,
-    slot, reader, connector, topic); a pipeline naming no cluster gets the only one configured."""
+    slot, reader, connector, topic); a pipeline naming no cluster gets the only one configured.
+
+    ``connectors`` (connector → source, the ``connect[].links`` of the config) puts a connector
+    on the pipelines of its source that name none, when it is the only one linked there.
+    """
     out = []
     only = clusters[0] if len(clusters) == 1 else None
+    by_source: dict[str, list[str]] = {}
+    for connector, source in (connectors or {}).items():
+        by_source.setdefault(source, []).append(connector)
     for p in pipelines:
         slo = getattr(p, "slo", None)
         cluster = _text(getattr(p, "cluster", None)) or _text(getattr(p, "kafka", None)) or only
@@ -50,7 +65,8 @@ def links_from(pipelines: Iterable[Any], clusters: Sequence[str] = ()) -> list[P
                 objective=getattr(slo, "objective", None) if slo is not None else None,
                 slot=_text(getattr(p, "slot", None)),
                 reader=_text(getattr(p, "reader", None)),
-                connector=_text(getattr(p, "connector", None)),
+                connector=_text(getattr(p, "connector", None))
+                or _only(by_source.get(str(getattr(p, "source", None) or ""), [])),
                 topic=_text(getattr(p, "topic", None)),
             )
         )
@@ -206,8 +222,8 @@ class Topology:
             if not hop:
                 return (path[-1],)
             c = link.cluster or "*"
-            if hop == "tap":
-                return (Hop(f"tap:{link.name}", "tap", READER),)
+            if hop in ("tap", "debezium"):  # the probe's reader hop: its tap, or Debezium's
+                return (Hop(f"tap:{link.name}", hop, READER),)
             if hop == "topic" and link.topic:
                 return (Hop(f"topic:{c}/{link.topic}", f"topic:{link.topic}", TOPIC),)
             if hop.startswith("group:"):
@@ -236,15 +252,16 @@ class Topology:
             if unique:
                 return tuple(unique.values())
             return (Hop(f"topic:{cluster or '*'}/{topic}", f"topic:{topic}", TOPIC),)
+        if labels.get("connector"):
+            # A connector's alert is about the connector, even when it names its source and slot.
+            name = labels["connector"]
+            return (Hop(f"connector:{name}", f"connector:{name}", READER),)
         if source:
             for key, kind in (("slot", "slot"), ("reader", "reader"), ("table", "outbox")):
                 if labels.get(key):
                     name = labels[key]
                     return (Hop(f"{kind}:{source}/{name}", f"{kind}:{name}", READER),)
             return (Hop(f"source:{source}", f"source:{source}", SOURCE),)
-        if labels.get("connector"):
-            name = labels["connector"]
-            return (Hop(f"connector:{name}", f"connector:{name}", READER),)
         if cluster:
             return (Hop(f"cluster:{cluster}", f"cluster:{cluster}", TOPIC),)
         out = []

@@ -53,7 +53,9 @@ class Daemon:
             # The engine evaluates right after each collection cycle; its samples go through
             # the runner like every other sample. Pipelines (when configured) tell it which
             # source each consumer group depends on.
-            topology = Topology(links_from(config.pipelines, [k.name for k in config.kafka]))
+            connectors = {c: s for cluster in config.connect for c, s in cluster.links.items()}
+            kafka = [k.name for k in config.kafka]
+            topology = Topology(links_from(config.pipelines, kafka, connectors))
             self.alerts = build_service(
                 config.alerts, self.store, self.runner.submit, self.redact, topology
             )
