@@ -34,8 +34,20 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _only(names: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    return names[0] if len(names) == 1 else None
+
+
+def linked_connectors(connect: Iterable[Any]) -> dict[str, tuple[str, str]]:
+    """Return connector → (Connect cluster, source) from the ``connect[].links`` of a config."""
+    return {c: (str(k.name), str(s)) for k in connect for c, s in (k.links or {}).items()}
+
+
 def links_from(
-    pipelines: Iterable[Any], clusters: Sequence[str] = (), sources: Iterable[Any] = ()
+    pipelines: Iterable[Any],
+    clusters: Sequence[str] = (),
+    sources: Iterable[Any] = (),
+    connectors: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[PipelineLink]:
     """Return links read from configured pipelines (name, source, kafka/cluster, groups, slo,
     slot, reader, connector, topic); a pipeline naming no cluster gets the only one configured.
@@ -43,6 +55,8 @@ def links_from(
     A pipeline whose ``reader`` is a connector (``{connect, connector}``) gets that connector
     and its Connect cluster; on a mysql source, the ``readers:`` entry naming the same
     connector is its binlog reader (``sources`` gives those entries).
+    ``connectors`` (connector → (Connect cluster, source), see ``linked_connectors``) puts a
+    connector on the pipelines of its source that name none, when it is the only one there.
     """
     out = []
     only = clusters[0] if len(clusters) == 1 else None
@@ -51,6 +65,9 @@ def links_from(
         for s in sources
         for r in getattr(s, "readers", None) or ()
     }
+    by_source: dict[str, list[tuple[str, str]]] = {}
+    for name, (connect_name, source_name) in (connectors or {}).items():
+        by_source.setdefault(source_name, []).append((connect_name, name))
     for p in pipelines:
         slo = getattr(p, "slo", None)
         cluster = _text(getattr(p, "cluster", None)) or _text(getattr(p, "kafka", None)) or only
@@ -59,6 +76,8 @@ def links_from(
         connect = _text(getattr(ref, "connect", None)) or _text(getattr(p, "connect", None))
         connector = _text(getattr(ref, "connector", None)) or _text(getattr(p, "connector", None))
         source = getattr(p, "source", None)
+        if connector is None and (linked := _only(by_source.get(str(source or ""), []))):
+            connect, connector = linked
         named = _text(reader) or readers.get((connect, connector, str(source)))
         out.append(
             PipelineLink(
@@ -257,8 +276,8 @@ class Topology:
             if not hop:
                 return (path[-1],)
             c = link.cluster or "*"
-            if hop == "tap":
-                return (Hop(f"tap:{link.name}", "tap", READER),)
+            if hop in ("tap", "debezium"):  # the probe's reader hop: its tap, or Debezium's
+                return (Hop(f"tap:{link.name}", hop, READER),)
             if hop == "topic" and link.topic:
                 return (Hop(f"topic:{c}/{link.topic}", f"topic:{link.topic}", TOPIC),)
             if hop.startswith("group:"):
@@ -287,14 +306,15 @@ class Topology:
             if unique:
                 return tuple(unique.values())
             return (Hop(f"topic:{cluster or '*'}/{topic}", f"topic:{topic}", TOPIC),)
+        if labels.get("connector"):
+            # A connector's alert is about the connector, even when it names its source and slot.
+            return (_connector_hop(cluster, labels["connector"]),)
         if source:
             for key, kind in (("slot", "slot"), ("reader", "reader"), ("table", "outbox")):
                 if labels.get(key):
                     name = labels[key]
                     return (Hop(f"{kind}:{source}/{name}", f"{kind}:{name}", READER),)
             return (Hop(f"source:{source}", f"source:{source}", SOURCE),)
-        if labels.get("connector"):
-            return (_connector_hop(cluster, labels["connector"]),)
         if cluster:
             if any(link.connect == cluster for link in self.links):
                 return (Hop(f"cluster:{cluster}", f"connect:{cluster}", READER),)

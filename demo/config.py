@@ -1,12 +1,15 @@
-"""What `lagwatch demo` builds: its names, and the two config files it writes.
+"""What `lagwatch demo` builds: its names, and the config files it writes.
 
-The demo runs two lagwatch processes from two configs in the demo directory:
+The demo's CDC is Debezium on the devstack's Kafka Connect (``--cdc debezium``,
+the default: a connector registered per run, see ``debezium.py``) or
+lagwatch's own relay (``--cdc relay``). Its configs, in the demo directory:
 
 - ``lagwatch.yaml``: the daemon that watches (collectors, probe, alerts) and
-  the dashboard that reads its store;
-- ``relay.yaml``: `lagwatch tap` in relay mode, standing in for the
-  pipeline's CDC (as Debezium would be): it streams the orders table and the
-  probe rows from PostgreSQL to the Kafka topic.
+  the dashboard that reads its store; with Debezium it reads the Connect
+  worker too (``connect:``) and the probe times the Debezium hop;
+- ``relay.yaml`` (``--cdc relay`` only): `lagwatch tap` in relay mode, standing
+  in for Debezium: it streams the orders table and the probe rows from
+  PostgreSQL to the Kafka topic.
 
 DSNs come from the devstack's settings and go into ``secrets/`` beside the
 configs (mode 0600), never into the YAML.
@@ -31,9 +34,14 @@ SECRETS = {
 
 @dataclass(frozen=True)
 class DemoNames:
-    """Every name the demo creates; a suffix makes them unique (a test beside a running demo)."""
+    """Every name the demo creates; a suffix makes them unique (a test beside a running demo).
+
+    ``run`` (Debezium only) makes the connector, its slot, topic prefix and the topic unique
+    to one run: the Connect worker is shared, and a connector's offsets outlive it.
+    """
 
     suffix: str = ""
+    run: str = ""
 
     def _with(self, base: str, sep: str) -> str:
         return f"{base}{sep}{self.suffix}" if self.suffix else base
@@ -48,7 +56,22 @@ class DemoNames:
 
     @property
     def topic(self) -> str:
-        return f"{self.schema}.orders"
+        return f"{self.schema}.orders" + (f".{self.run}" if self.run else "")
+
+    @property
+    def connector(self) -> str:
+        """The Debezium connector (``--cdc debezium``)."""
+        return f"{self._with('demo-orders-cdc', '-')}-{self.run}"
+
+    @property
+    def slot(self) -> str:
+        """The Debezium connector's replication slot."""
+        return f"{self.schema}_{self.run}"
+
+    @property
+    def server(self) -> str:
+        """The Debezium connector's ``topic.prefix`` (its events are routed to ``topic``)."""
+        return f"{self.schema.replace('_', '')}{self.run}"
 
     @property
     def pipeline(self) -> str:
@@ -99,27 +122,14 @@ kafka:
     interval: 5s
     groups:
       include: ['$indexer_re', '$scorer_re']
-pipelines:
-  - name: $pipeline
-    source: demo-pg                   # its CDC is the relay (relay.yaml): a temporary slot
-    topic: $topic
-    groups: [$indexer, $scorer]
-    slo:
-      freshness: 5s
-      objective: 99
-probes:
-  - pipeline: $pipeline
-    dsn_file: secrets/probe_dsn       # lagwatch_probe: writes lagwatch.probe, streams WAL
-    interval: 1s
-    timeout: 15s
-    tap:
-      publication: $publication      # lagwatch's own tap times commit → WAL; relay.yaml publishes
+$cdc_sections
 alerts:
   receivers:
     - name: demo-log
       log:
         path: $notifications
   group_interval: 15s                 # the demo is short: tell changes sooner than the 1m default
+  flap: {changes: 8}                  # its two incidents fire the same hop's alerts minutes apart
   dashboard_url: "http://127.0.0.1:$dashboard_port"
   rules:
     - name: PipelineHopStale
@@ -137,6 +147,52 @@ daemon:
   metrics_listen: $metrics
   log_level: WARNING
 """)
+
+# The pipeline and probe sections, by CDC.
+DEBEZIUM_SECTIONS = Template("""\
+connect:
+  - name: cdc
+    url: "$connect_url"
+    interval: 5s
+    connectors:
+      include: ['$connector_re']      # the worker is shared: watch the demo's connector only
+    links:
+      $connector: demo-pg             # its source; ties it to the pipeline below
+pipelines:
+  - name: $pipeline
+    source: demo-pg                   # its CDC is Debezium: connector $connector on cdc
+    slot: $slot
+    topic: $topic
+    groups: [$indexer, $scorer]
+    slo:
+      freshness: 5s
+      objective: 99
+probes:
+  - pipeline: $pipeline
+    dsn_file: secrets/probe_dsn       # lagwatch_probe: writes lagwatch.probe
+    interval: 1s
+    timeout: 15s
+    debezium: true                    # the debezium hop, timed from each event's envelope
+    tap:
+      enabled: false                  # Debezium reads the WAL, lagwatch does not
+      publication: $publication""")
+
+RELAY_SECTIONS = Template("""\
+pipelines:
+  - name: $pipeline
+    source: demo-pg                   # its CDC is the relay (relay.yaml): a temporary slot
+    topic: $topic
+    groups: [$indexer, $scorer]
+    slo:
+      freshness: 5s
+      objective: 99
+probes:
+  - pipeline: $pipeline
+    dsn_file: secrets/probe_dsn       # lagwatch_probe: writes lagwatch.probe, streams WAL
+    interval: 1s
+    timeout: 15s
+    tap:
+      publication: $publication      # lagwatch's own tap times commit → WAL; relay.yaml publishes""")
 
 RELAY = Template("""\
 # Written by `lagwatch demo`: the demo pipeline's CDC, run as
@@ -171,9 +227,10 @@ daemon:
 
 
 def write_configs(
-    directory: Path, env: dict[str, str], names: DemoNames, ports: DemoPorts
-) -> tuple[Path, Path]:
-    """Write the secrets, the daemon's config and the relay's config; return the two paths."""
+    directory: Path, env: dict[str, str], names: DemoNames, ports: DemoPorts, cdc: str = "debezium"
+) -> tuple[Path, Path | None]:
+    """Write the secrets, the daemon's config and (``cdc="relay"``) the relay's config; return
+    their paths (no relay config: None)."""
     secrets = directory / "secrets"
     secrets.mkdir(parents=True, exist_ok=True)
     secrets.chmod(0o700)
@@ -196,9 +253,20 @@ def write_configs(
         "dashboard_port": ports.dashboard,
         "metrics": f"127.0.0.1:{ports.metrics}" if ports.metrics else "null",
     }
-    daemon.write_text(DAEMON.substitute(values, config=daemon))
-    relay.write_text(RELAY.substitute(values, config=relay))
-    return daemon, relay
+    if cdc == "relay":
+        sections = RELAY_SECTIONS.substitute(values)
+        relay.write_text(RELAY.substitute(values, config=relay))
+    else:
+        relay.unlink(missing_ok=True)
+        sections = DEBEZIUM_SECTIONS.substitute(
+            values,
+            connect_url=env["LAGWATCH_CONNECT_URL"],
+            connector=names.connector,
+            connector_re=re.escape(names.connector),
+            slot=names.slot,
+        )
+    daemon.write_text(DAEMON.substitute(values, config=daemon, cdc_sections=sections))
+    return daemon, relay if cdc == "relay" else None
 
 
 def notifications_path(directory: Path) -> Path:

@@ -1,11 +1,14 @@
 """`lagwatch demo`: a live demo pipeline on this machine's devstack, lagwatch watching it.
 
-PostgreSQL `demo.orders` → relay (`lagwatch tap`, its own process) → Kafka
-topic `demo.orders` → consumer groups `search-indexer` and `fraud-scorer`,
+PostgreSQL `demo.orders` → Debezium on the devstack's Kafka Connect (or, with
+``--cdc relay``, lagwatch's relay: `lagwatch tap`, its own process) → Kafka
+topic `demo.orders…` → consumer groups `search-indexer` and `fraud-scorer`,
 with orders written a few times a second and a probe every second. After
 ``--stall-after`` the fraud-scorer group stalls on its own for
-``--stall-for``, then recovers and catches up. Everything lagwatch writes
-goes into the demo directory (``.lagwatch/demo``, or $LAGWATCH_DEMO_DIR).
+``--stall-for``, then recovers and catches up. With Debezium, ``--break-after``
+that recovery the connector's task fails (its publication is dropped under it)
+for ``--break-for``, then the demo repairs it. Everything lagwatch writes goes
+into the demo directory (``.lagwatch/demo``, or $LAGWATCH_DEMO_DIR).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -60,6 +64,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long it stays stalled before it recovers (default 4m; 0: never stalls)",
     )  # fmt: skip
     parser.add_argument(
+        "--cdc", choices=("debezium", "relay"), default="debezium",
+        help="the pipeline's CDC: a Debezium connector on the devstack's Kafka Connect "
+        "(default), or lagwatch's own relay (`lagwatch tap --relay`)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--break-after", type=duration, default=60.0,
+        help="when the Debezium task fails, counted from fraud-scorer's recovery (default 1m)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--break-for", type=duration, default=180.0,
+        help="how long the connector stays failed before the demo repairs it "
+        "(default 3m; 0: it never fails; --cdc relay: no such incident)",
+    )  # fmt: skip
+    parser.add_argument(
         "--orders-per-second", type=float, default=3.0, help="order rows written (default 3)"
     )
     parser.add_argument(
@@ -101,13 +119,16 @@ def run_demo(args: argparse.Namespace) -> int:
             return _fail(f"127.0.0.1:{port} ({what}) is already in use; stop what uses it "
                          f"or pick another with {flag}", 2)  # fmt: skip
     env = devstack_env()
-    names = DemoNames(args.suffix)
-    config_path, relay_path = write_configs(directory, env, names, ports)
+    run = secrets.token_hex(3) if args.cdc == "debezium" else ""
+    names = DemoNames(args.suffix, run)
+    config_path, relay_path = write_configs(directory, env, names, ports, args.cdc)
     try:
         config = load(config_path)
     except ConfigError as exc:
         return _fail("; ".join(exc.problems), 2)
-    redact = Redactor([*config.secrets(), env["LAGWATCH_PG_ADMIN_DSN"]])
+    redact = Redactor(
+        [*config.secrets(), env["LAGWATCH_PG_ADMIN_DSN"], env.get("LAGWATCH_PG_DEBEZIUM_DSN", "")]
+    )
     setup_logging(config.daemon.log_level, redact)
     demo = Demo(args, directory, names, env, config, (config_path, relay_path), redact)
     try:
@@ -117,11 +138,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 class Demo:
-    """The running demo: traffic, the relay process, the daemon and the dashboard."""
+    """The running demo: traffic, its CDC (a Debezium connector or the relay process), the
+    daemon and the dashboard."""
 
     def __init__(
         self, args: argparse.Namespace, directory: Path, names: DemoNames, env: dict[str, str],
-        config: Any, paths: tuple[Path, Path], redact: Any,
+        config: Any, paths: tuple[Path, Path | None], redact: Any,
     ) -> None:  # fmt: skip
         from lagwatch.demo.traffic import DemoGroup
 
@@ -141,6 +163,8 @@ class Demo:
         self.writer: Any = None
         self.daemon: Any = None
         self.relay: subprocess.Popen[str] | None = None
+        self.connector: Any = None
+        self.left_behind = False
         self.dashboard: subprocess.Popen[str] | None = None
         self._threads: list[threading.Thread] = []
 
@@ -160,7 +184,7 @@ class Demo:
             code = _fail(f"{problem} (the demo needs the devstack: `make demo` starts it)", 1)
         finally:
             self._shutdown()
-        return code
+        return code or (1 if self.left_behind else 0)
 
     # -- starting ----------------------------------------------------------------
 
@@ -172,24 +196,31 @@ class Demo:
         n, env = self.names, self.env
         self.say(f"setting up {n.table}, publication {n.publication} and topic {n.topic}")
         table = TableName.parse(n.table)
+        debezium = self.args.cdc == "debezium"
+        reader = _debezium_user(env) if debezium else None
         prepare_database(
-            env["LAGWATCH_PG_ADMIN_DSN"], env["LAGWATCH_PG_PROBE_DSN"], table, n.publication
-        )
+            env["LAGWATCH_PG_ADMIN_DSN"], env["LAGWATCH_PG_PROBE_DSN"], table, n.publication,
+            reader,
+        )  # fmt: skip
         prepare_topic(env["LAGWATCH_KAFKA_BOOTSTRAP"], n.topic)
         # Processes first, from the main thread: they die with it (see _die_with_parent).
-        self.relay = _spawn(
-            ["tap", "--pipeline", n.pipeline, "-c", str(self.relay_path)], subprocess.PIPE
-        )
+        if not debezium:
+            self.relay = _spawn(
+                ["tap", "--pipeline", n.pipeline, "-c", str(self.relay_path)], subprocess.PIPE
+            )
         if not self.args.no_dashboard:
             with (self.directory / "dashboard.log").open("ab") as log:
                 port = str(self.config.dashboard.port)
                 self.dashboard = _spawn(
                     ["dashboard", "-c", str(self.config_path), "--port", port], log
                 )
-        assert self.relay.stdout is not None
-        streaming = threading.Event()
-        self._thread(_echo, "demo:relay-out", self.relay.stdout, streaming, self.say)
-        self._wait(streaming.is_set, "the relay (lagwatch tap) to stream", self.relay)
+        if debezium:
+            self._start_connector(table)
+        else:
+            assert self.relay is not None and self.relay.stdout is not None
+            streaming = threading.Event()
+            self._thread(_echo, "demo:relay-out", self.relay.stdout, streaming, self.say)
+            self._wait(streaming.is_set, "the relay (lagwatch tap) to stream", self.relay)
         for group in (self.indexer, self.scorer):
             group.start(self.traffic_stop)
         for group in (self.indexer, self.scorer):
@@ -204,6 +235,26 @@ class Demo:
         self.daemon.start()
         self.started_traffic = time.monotonic()
         self._banner()
+
+    def _start_connector(self, table: Any) -> None:
+        """Register the run's Debezium connector and wait until it streams from its slot."""
+        from lagwatch.demo.debezium import DebeziumConnector, connector_config, remove_leftovers
+        from lagwatch.demo.traffic import PROBE_TABLE
+
+        n, env = self.names, self.env
+        url, admin = env["LAGWATCH_CONNECT_URL"], env["LAGWATCH_PG_ADMIN_DSN"]
+        for gone in remove_leftovers(url, n.connector.removesuffix(n.run), admin):
+            self.say(f"removed connector {gone}, left by an earlier run that did not stop")
+        config = connector_config(
+            env["LAGWATCH_PG_DEBEZIUM_DSN"], n.slot, n.publication, n.server,
+            [str(PROBE_TABLE), str(table)], n.topic,
+        )  # fmt: skip
+        self.connector = DebeziumConnector(url, n.connector, config, admin)
+        self.say(f"registering Debezium connector {n.connector} on {url} (slot {n.slot})")
+        self.connector.create()
+        self.connector.wait_streaming(self.stop.is_set)
+        if not self.stop.is_set():
+            self.say(f"Debezium: connector {n.connector} RUNNING, slot {n.slot} streaming")
 
     def _wait(
         self, ready: Callable[[], bool], what: str, process: subprocess.Popen[Any] | None = None
@@ -224,8 +275,9 @@ class Demo:
 
     def _banner(self) -> None:
         n, a = self.names, self.args
+        cdc = f"Debezium ({n.connector})" if self.connector is not None else "relay"
         lines = [
-            f"live: PostgreSQL {n.table} → relay → Kafka {n.topic} → {n.indexer}, {n.scorer}; "
+            f"live: PostgreSQL {n.table} → {cdc} → Kafka {n.topic} → {n.indexer}, {n.scorer}; "
             "a probe every second",
             f"  dashboard      http://127.0.0.1:{self.config.dashboard.port}"
             if self.dashboard else "  dashboard      off (--no-dashboard)",
@@ -236,17 +288,29 @@ class Demo:
             at = format_duration(a.stall_after)
             lines.append(f"  incident       {n.scorer} stalls in {at}, for "
                          f"{format_duration(a.stall_for)} (--stall-after, --stall-for)")  # fmt: skip
+            if self._breaks():
+                lines.append(f"  incident 2     {format_duration(a.break_after)} after that, the "
+                             f"connector's task fails for {format_duration(a.break_for)} "
+                             "(--break-after, --break-for)")  # fmt: skip
         lines.append("  stop           Ctrl-C")
         self.say("\n".join(lines))
 
     # -- running -----------------------------------------------------------------
 
+    def _breaks(self) -> bool:
+        """Whether the second incident (the connector's task fails) is on the timeline."""
+        return self.connector is not None and bool(self.args.break_for and self.args.stall_for)
+
     def _timeline(self) -> None:
         a, n = self.args, self.names
         stall_at = self.started_traffic + a.stall_after if a.stall_for else None
         recover_at = stall_at + a.stall_for if stall_at is not None else None
+        break_at = recover_at + a.break_after if recover_at is not None and self._breaks() else None
+        restore_at: float | None = None
+        failed_seen = False
         end_at = self.started_traffic + a.duration if a.duration else None
         next_status = time.monotonic() + STATUS_EVERY
+        next_look = 0.0
         while not self.stop.wait(0.2):
             now = time.monotonic()
             if stall_at is not None and now >= stall_at and not self.scorer.stalled.is_set():
@@ -260,11 +324,44 @@ class Demo:
                 recover_at = None
                 self.say(f"RECOVERY: {n.scorer} resumes and catches up; its alerts resolve "
                          "and the resolve lines reach the notifications log")  # fmt: skip
+            if break_at is not None and now >= break_at:
+                break_at, restore_at = None, now + a.break_for
+                self.connector.break_it(n.publication)
+                self.say(f"INCIDENT 2: publication {n.publication} dropped under connector "
+                         f"{n.connector}: its task fails on the next change for "
+                         f"{format_duration(a.break_for)}. Watch Connect and Alerts: one page "
+                         "names the connector (DebeziumReaderStuck)")  # fmt: skip
+            if restore_at is not None and not failed_seen and now >= next_look:
+                next_look = now + 1.0
+                state, tasks, trace = self.connector.status()
+                if "FAILED" in tasks:
+                    failed_seen = True
+                    self.say(f"Debezium: connector {state}, task FAILED: {trace}")
+            if restore_at is not None and now >= restore_at:
+                restore_at = None
+                self.say(f"REPAIR: publication {n.publication} back; {n.connector} stopped, "
+                         f"slot {n.slot} dropped (a new slot refuses the old offset), offsets "
+                         "deleted, resumed")  # fmt: skip
+                self.connector.restore(self._publish, self.stop.is_set)
+                if not self.stop.is_set():
+                    self.say(f"RECOVERY 2: {n.connector} RUNNING on a new slot {n.slot}; its "
+                             "alerts resolve (orders written while it was down are not "
+                             "captured: snapshot.mode no_data)")  # fmt: skip
             if now >= next_status:
                 next_status = now + STATUS_EVERY
                 self.say(self._status())
             if end_at is not None and now >= end_at:
                 break
+
+    def _publish(self) -> None:
+        from lagwatch.collectors.probe.table import TableName
+        from lagwatch.demo.traffic import publish
+
+        env = self.env
+        publish(
+            env["LAGWATCH_PG_ADMIN_DSN"], env["LAGWATCH_PG_PROBE_DSN"],
+            TableName.parse(self.names.table), self.names.publication,
+        )  # fmt: skip
 
     def _status(self) -> str:
         state = " (stalled)" if self.scorer.stalled.is_set() else ""
@@ -294,7 +391,29 @@ class Demo:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-        self.say("stopped: relay slot dropped, consumers left their groups")
+        if self.connector is None:
+            self.say("stopped: relay slot dropped, consumers left their groups")
+            return
+        from lagwatch.demo.traffic import delete_topic
+
+        n = self.names
+        try:
+            self.connector.remove()
+            delete_topic(self.env["LAGWATCH_KAFKA_BOOTSTRAP"], n.topic)
+        except Exception as exc:
+            self.say(f"could not remove everything: {self.redact(str(exc).strip())}; remove "
+                     f"connector {n.connector}, slot {n.slot} and topic {n.topic} by hand "
+                     "(the next run removes a connector left behind)")  # fmt: skip
+            self.left_behind = True
+            return
+        self.say(f"stopped: connector {n.connector}, its offsets and slot {n.slot} removed, "
+                 f"topic {n.topic} deleted, consumers left their groups")  # fmt: skip
+
+
+def _debezium_user(env: dict[str, str]) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return str(conninfo_to_dict(env["LAGWATCH_PG_DEBEZIUM_DSN"])["user"])
 
 
 def _echo(stream: IO[str], streaming: threading.Event, say: Any) -> None:

@@ -1,8 +1,9 @@
 """The demo's application side: an orders table and its writer, a topic, two consumer groups.
 
 None of this is lagwatch: it is the traffic lagwatch watches. The writer
-inserts orders into PostgreSQL as an application would; the relay (a
-separate `lagwatch tap` process) puts them on the topic; the consumer groups
+inserts orders into PostgreSQL as an application would; the CDC (Debezium on
+Kafka Connect, or the relay: a separate `lagwatch tap` process) puts them on
+the topic; the consumer groups
 read the topic and commit what they processed. One group can be told to
 stall: it pauses its partitions but keeps polling, so it stays a member that
 holds its partitions and commits nothing (a hung consumer), then resumes and
@@ -42,8 +43,11 @@ ORDERS_DDL = """CREATE TABLE IF NOT EXISTS {table} (
 )"""
 
 
-def prepare_database(admin_dsn: str, probe_dsn: str, table: TableName, publication: str) -> None:
-    """Create the orders table, the probe table and a publication carrying both (idempotent).
+def prepare_database(
+    admin_dsn: str, probe_dsn: str, table: TableName, publication: str, reader: str | None = None
+) -> None:
+    """Create the orders table, the probe table and a publication carrying both (idempotent);
+    with ``reader`` (Debezium's role), let it read both tables.
 
     The probe table and publication are made by `lagwatch probe init`'s code
     with the probe role; the table's owner (here the admin) then adds the
@@ -58,6 +62,21 @@ def prepare_database(admin_dsn: str, probe_dsn: str, table: TableName, publicati
                 table.pg()
             )
         )
+    publish(admin_dsn, probe_dsn, table, publication)
+    if reader is None:
+        return
+    # Debezium's role reads each captured table's columns (pgoutput sends only the changes).
+    role = sql.Identifier(reader)
+    for dsn, owned in ((admin_dsn, table), (probe_dsn, PROBE_TABLE)):
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            schema = sql.Identifier(owned.schema)
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role))
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(owned.pg(), role))
+
+
+def publish(admin_dsn: str, probe_dsn: str, table: TableName, publication: str) -> None:
+    """Create ``publication`` for the probe table (as the probe role) and add the orders table
+    (as its owner) unless they are there."""
     init_postgres(probe_dsn, PROBE_TABLE, publication)
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
         published = conn.execute(
@@ -71,6 +90,15 @@ def prepare_database(admin_dsn: str, probe_dsn: str, table: TableName, publicati
                     sql.Identifier(publication), table.pg()
                 )
             )
+
+
+def delete_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> None:
+    """Delete ``topic`` (gone already is fine)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_topics([topic], request_timeout=timeout).values():
+        exc = future.exception(timeout=timeout)
+        if exc is not None and exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise exc
 
 
 def prepare_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> None:

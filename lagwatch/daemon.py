@@ -20,7 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from lagwatch.alerts.build import build_service
 from lagwatch.alerts.service import AlertService
-from lagwatch.alerts.topology import Topology, links_from
+from lagwatch.alerts.topology import Topology, linked_connectors, links_from
 from lagwatch.build import build_all
 from lagwatch.collectors.base import Collector, CollectorContext
 from lagwatch.collectors.runner import Runner, RunResult
@@ -53,9 +53,11 @@ class Daemon:
             # The engine evaluates right after each collection cycle; its samples go through
             # the runner like every other sample. Pipelines (when configured) tell it which
             # source each consumer group depends on.
-            topology = Topology(
-                links_from(config.pipelines, [k.name for k in config.kafka], config.sources)
+            kafka = [k.name for k in config.kafka]
+            links = links_from(
+                config.pipelines, kafka, config.sources, linked_connectors(config.connect)
             )
+            topology = Topology(links)
             self.alerts = build_service(
                 config.alerts, self.store, self.runner.submit, self.redact, topology
             )

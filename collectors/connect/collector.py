@@ -34,7 +34,12 @@ from lagwatch.collectors.connect.debezium import (
 from lagwatch.collectors.connect.health import Facts, judge, position_of
 from lagwatch.collectors.connect.lag import SourceLag, binlog_lag, pg_lag
 from lagwatch.collectors.connect.offsets import EXTRAS_KEY, Endpoint
-from lagwatch.collectors.connect.read import OffsetReader, OffsetsRead, list_connectors
+from lagwatch.collectors.connect.read import (
+    ConnectorView,
+    OffsetReader,
+    OffsetsRead,
+    list_connectors,
+)
 from lagwatch.collectors.connect.samples import (
     CONNECTOR_SERIES,
     CONNECTORS,
@@ -112,7 +117,7 @@ class ConnectCollector:
         self.state.restore()
         cluster = self.config.name
         try:
-            connectors = list_connectors(self.endpoint.session)
+            connectors = self._watched(list_connectors(self.endpoint.session))
         except ConnectError as exc:
             return self._down(short(str(exc)), now)
         out: list[Sample | Record] = [
@@ -134,6 +139,11 @@ class ConnectCollector:
         out += self._debezium(known, offsets, self._now(), connectors)
         out += self.state.records(now)
         return out
+
+    def _watched(self, connectors: dict[str, ConnectorView]) -> dict[str, ConnectorView]:
+        """Return the connectors ``connectors:`` includes (all, by default)."""
+        wanted = self.config.connectors
+        return {name: v for name, v in connectors.items() if wanted.watches(name)}
 
     def _wants(self, kind: str | None, connector_class: str) -> bool:
         if self.config.offsets == "none" or kind == "sink":
@@ -175,6 +185,8 @@ class ConnectCollector:
         """Return (type, connector) of every connector known from earlier cycles or records."""
         out: list[tuple[str | None, Known]] = []
         for name, track in self.state.connectors.items():
+            if not self.config.connectors.watches(name):
+                continue
             if track.view is not None:
                 view = track.view
                 out.append((view.type, Known(name, view.connector_class, view.config)))
@@ -329,7 +341,7 @@ class ConnectCollector:
     def check(self) -> None:
         """Reach the REST API once; raise naming the cluster and the fix."""
         try:
-            connectors = list_connectors(self.endpoint.session)
+            connectors = self._watched(list_connectors(self.endpoint.session))
         except ConnectError as exc:
             raise SourceUnreachable(f"connect {self.config.name}: {exc}") from None
         unknown = sorted(set(self.config.links) - set(connectors))

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from lagwatch.alerts.notifiers.base import Digest, Notification
-from lagwatch.alerts.topology import links_from
+from lagwatch.alerts.topology import linked_connectors, links_from
 from lagwatch.config import load
 from lagwatch.demo.config import DemoNames, DemoPorts, write_configs
 from tests.support import seed
@@ -33,6 +33,7 @@ ENV = {
     "LAGWATCH_MYSQL_MONITOR_DSN": "mysql://mon:my-pass@127.0.0.1:3306/db",
     "LAGWATCH_PG_PROBE_DSN": "postgresql://probe:probe-pass@127.0.0.1:5432/db",
     "LAGWATCH_KAFKA_BOOTSTRAP": "127.0.0.1:9092",
+    "LAGWATCH_CONNECT_URL": "http://127.0.0.1:8083",
 }
 TOKEN = "xoxb-lagwatch-test"
 STALL = seed.load_stall()
@@ -45,7 +46,7 @@ FOUR = {"ProbeLost", "PipelineHopStale", "KafkaGroupStalled", "PipelineSLOBurn"}
 def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The stall replayed through the engine and dispatcher, and what each receiver got."""
     tmp = tmp_path_factory.mktemp("stall")
-    demo = load(write_configs(tmp, ENV, DemoNames(), DemoPorts(8600, 0))[0])
+    demo = load(write_configs(tmp, ENV, DemoNames(run="0a1b2c"), DemoPorts(8600, 0))[0])
     slack_api, pd_api = SlackApi(TOKEN), PagerDutyApi("R0UT1NGKEY")
     with FakeReceiver(api=slack_api) as bot, FakeReceiver(SLACK_OK) as hook, \
             FakeReceiver(api=pd_api) as pd:  # fmt: skip
@@ -57,7 +58,12 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             {"name": "hook", "slack": {"webhook_url": hook.url}},
             {"name": "oncall", "pagerduty": {"routing_key": "R0UT1NGKEY", "url": pd.url}},
         ]  # fmt: skip
-        links = links_from(demo.pipelines, [k.name for k in demo.kafka])
+        links = links_from(
+            demo.pipelines,
+            [k.name for k in demo.kafka],
+            demo.sources,
+            linked_connectors(demo.connect),
+        )
         h = Harness(tmp, alerts, links=links)
         h.engine.started = T0
         samples = seed.stall_samples(STALL, END)

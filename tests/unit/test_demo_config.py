@@ -1,4 +1,5 @@
-"""The demo's two configs load as they are written, and keep their DSNs out of the YAML."""
+"""The demo's configs load as they are written, and keep their DSNs out of the YAML: with
+Debezium (the default) the daemon's, with the relay the daemon's and the relay's."""
 
 from __future__ import annotations
 
@@ -16,12 +17,29 @@ ENV = {
     "LAGWATCH_MYSQL_MONITOR_DSN": "mysql://mon:my-pass@127.0.0.1:3306/db",
     "LAGWATCH_PG_PROBE_DSN": "postgresql://probe:probe-pass@127.0.0.1:5432/db",
     "LAGWATCH_KAFKA_BOOTSTRAP": "127.0.0.1:9092",
+    "LAGWATCH_CONNECT_URL": "http://127.0.0.1:8083",
 }
+
+
+def test_debezium_config_watches_the_run_s_connector_only(tmp_path: Path) -> None:
+    names = DemoNames("t1", "0a1b2c")
+    daemon_path, relay = write_configs(tmp_path, ENV, names, DemoPorts(8600, 0))
+    assert relay is None and not (tmp_path / "relay.yaml").exists()
+    config = load(daemon_path)
+    (pipe,) = config.pipelines
+    assert (pipe.topic, pipe.slot) == ("demo_t1.orders.0a1b2c", "demo_t1_0a1b2c")
+    (probe,) = config.probes
+    assert probe.debezium and not probe.tap.enabled
+    (cluster,) = config.connect
+    assert cluster.links == {"demo-orders-cdc-t1-0a1b2c": "demo-pg"}
+    assert cluster.connectors.watches("demo-orders-cdc-t1-0a1b2c")
+    assert not cluster.connectors.watches("demo-orders-cdc-t1-ffffff")  # another run's
+    assert not cluster.connectors.watches("orders-pg")  # someone else's on the shared worker
 
 
 def test_daemon_config_watches_the_demo_pipeline(tmp_path: Path) -> None:
     names = DemoNames("t1")
-    daemon_path, _relay = write_configs(tmp_path, ENV, names, DemoPorts(8600, 0))
+    daemon_path, _relay = write_configs(tmp_path, ENV, names, DemoPorts(8600, 0), "relay")
     config = load(daemon_path)
     (pipe,) = config.pipelines
     assert (pipe.name, pipe.topic, pipe.groups) == (
@@ -40,7 +58,8 @@ def test_daemon_config_watches_the_demo_pipeline(tmp_path: Path) -> None:
 
 
 def test_relay_config_publishes_orders_and_probes(tmp_path: Path) -> None:
-    _daemon, relay_path = write_configs(tmp_path, ENV, DemoNames(), DemoPorts())
+    _daemon, relay_path = write_configs(tmp_path, ENV, DemoNames(), DemoPorts(), "relay")
+    assert relay_path is not None
     (probe,) = load(relay_path).probes
     assert probe.pipeline == "demo-orders"
     assert probe.tap.relay and probe.tap.tables == ["demo.orders"]
@@ -48,7 +67,7 @@ def test_relay_config_publishes_orders_and_probes(tmp_path: Path) -> None:
 
 
 def test_dsns_live_in_private_files_only(tmp_path: Path) -> None:
-    write_configs(tmp_path, ENV, DemoNames(), DemoPorts())
+    write_configs(tmp_path, ENV, DemoNames(), DemoPorts(), "relay")
     for name in ("lagwatch.yaml", "relay.yaml"):
         text = (tmp_path / name).read_text()
         assert not any(secret in text for secret in ("mon-pass", "my-pass", "probe-pass"))
