@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lagwatch.dashboard.fmt import duration
 from lagwatch.store.contracts import GroupState, KafkaStatus, WalStatus, names
@@ -34,6 +35,22 @@ def kafka_health(status: float | None) -> str:
     if status is None:
         return UNKNOWN
     return OK if int(status) == 0 else WARN if int(status) == 1 else CRIT
+
+
+def kafka_current_partitions(
+    found: Sequence[tuple[str, ...]], status: Mapping[tuple[str, ...], Any], cycle: float
+) -> list[tuple[str, ...]]:
+    """With ``partition_series: problems``: the partitions to list, out of ``found``.
+
+    Those not OK, and those written in the group's latest cycle (at ``cycle``: one
+    that just turned OK); one OK since an earlier write is left out, its values old.
+    ``status`` holds each partition's latest status (a LatestValue).
+    """
+    return [
+        k
+        for k in found
+        if k not in status or kafka_health(status[k].value) != OK or status[k].ts >= cycle
+    ]
 
 
 def wal_health(status: float | None, active: float | None) -> str:

@@ -48,6 +48,7 @@ class ClusterJudge:
             config.empty_group_expiry,
             config.cadence(),
             config.interval,
+            problems_only=config.partition_series == "problems",
         )
         # Without a store (lagwatch check, tests) there is nowhere to keep state: no records.
         self.state = StateKeeper(key or config.name, config.trend_window, store) if store else None

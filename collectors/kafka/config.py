@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -135,6 +135,12 @@ class KafkaCluster(BaseModel):
         ge=1,
         le=64,
         description="collectors the groups are split over by a hash of the group name",
+    )
+    partition_series: Literal["all", "problems"] = Field(
+        "all",
+        description="per-partition series for every partition (all), or only for partitions "
+        "that are not OK and once more when one turns OK (problems); group and topic "
+        "aggregates are always written",
     )
     client: dict[str, SecretStr] = Field(
         default_factory=dict,

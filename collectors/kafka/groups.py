@@ -58,9 +58,15 @@ class GroupEvaluator:
         empty_group_expiry: float,
         cadence: Cadence | None = None,
         interval: float | None = None,
+        problems_only: bool = False,
     ) -> None:
         """``window`` is what the trend rules look at; with ``cadence`` None it is also the
-        fixed window STOP and STALL need, else the evidence rules decide those."""
+        fixed window STOP and STALL need, else the evidence rules decide those.
+
+        ``problems_only`` (``partition_series: problems``): a partition's own series are
+        written only while it is not OK, once more in the cycle it turns OK (so no stale
+        problem stays its latest value), and for every partition in the first cycle (what
+        the store holds from before a restart is brought up to date)."""
         self.cluster = cluster
         self.window = window
         self.thresholds = thresholds
@@ -70,6 +76,10 @@ class GroupEvaluator:
             interval if interval is not None else cadence.interval if cadence is not None else 0.0
         )
         self.groups: dict[str, GroupTrack] = {}
+        self.problems_only = problems_only
+        self._first = True
+        # This cycle's partitions whose series are written (their log end and earliest too).
+        self._written: set[TP] = set()
 
     def samples(
         self, view: ClusterView, exact: Mapping[tuple[TP, int], Found], estimate: Estimate
@@ -81,6 +91,7 @@ class GroupEvaluator:
             if seen is None or now - seen > MISSING_KEEP:
                 del self.groups[gone]
         out: list[Sample] = []
+        self._written = set()
         reported = 0
         for group in view.groups.values():
             track = self.groups.get(group.group_id)
@@ -94,8 +105,21 @@ class GroupEvaluator:
                 continue
             reported += 1
             self._group(out, view, group, track, exact, estimate)
-        cluster_series(out, self.cluster, view, reported)
+        only = self._written if self.problems_only and not self._first else None
+        cluster_series(out, self.cluster, view, reported, only)
+        self._first = False
         return out
+
+    def _writes(self, track: GroupTrack, tp: TP, problem: bool) -> bool:
+        """Return whether a partition's series are written this cycle, and note what they say."""
+        if not self.problems_only:
+            return True
+        shown = tp in track.shown
+        if problem:
+            track.shown.add(tp)
+        else:
+            track.shown.discard(tp)
+        return problem or shown or self._first
 
     def _group(
         self,
@@ -119,6 +143,7 @@ class GroupEvaluator:
             for tp in sorted(set(track.partitions) | set(group.assigned)):
                 plabels = partition_labels(self.cluster, gid, tp)
                 out.append(Sample("lagwatch_kafka_partition_unknown", plabels, 1, now, failure))
+                self._writes(track, tp, True)
             out.append(Sample("lagwatch_kafka_group_unknown", labels, 1, now, failure))
             return
 
@@ -133,6 +158,7 @@ class GroupEvaluator:
             if problem is not None or end is None or earliest is None:
                 unknown[tp] = problem or "offsets not returned"
                 out.append(Sample("lagwatch_kafka_partition_unknown", plabels, 1, now, unknown[tp]))
+                self._writes(track, tp, True)
                 continue
             committed = group.committed.get(tp)
             ptrack = track.partitions.get(tp)
@@ -150,6 +176,10 @@ class GroupEvaluator:
                 if too_long is not None:
                     ptrack.verdict = too_long
             judged[tp] = Judgement(lag, time_lag, ptrack.verdict)
+            flagged = committed is None or committed < earliest
+            if not self._writes(track, tp, ptrack.verdict.status != Status.OK or flagged):
+                continue
+            self._written.add(tp)
             partition_series(out, plabels, committed, earliest, judged[tp], now)
             if committed is not None:
                 out.append(
@@ -163,6 +193,7 @@ class GroupEvaluator:
         # A partition the group no longer has is forgotten; one unknown this cycle is kept.
         for tp in [tp for tp in track.partitions if tp not in judged and tp not in unknown]:
             del track.partitions[tp]
+        track.shown &= set(judged) | set(unknown)
 
         verdicts = {tp: j.verdict for tp, j in judged.items()}
         lags = {tp: j.lag for tp, j in judged.items()}

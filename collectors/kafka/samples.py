@@ -130,8 +130,10 @@ def group_series(
         out.append(Sample("lagwatch_kafka_group_max_lag_method", labels, unavailable, now))
 
 
-def cluster_series(out: list[Sample], cluster: str, view: ClusterView, groups: int) -> None:
-    """Append the cluster's, its topics' and its partitions' own samples."""
+def cluster_series(
+    out: list[Sample], cluster: str, view: ClusterView, groups: int, only: set[TP] | None = None
+) -> None:
+    """Append the cluster's, its topics' and its partitions' own samples (of ``only``, if given)."""
     now = view.taken_at
     labels = (("cluster", cluster),)
     out.append(
@@ -140,6 +142,8 @@ def cluster_series(out: list[Sample], cluster: str, view: ClusterView, groups: i
     if view.brokers is not None:
         out.append(Sample("lagwatch_kafka_brokers", labels, view.brokers, now))
     for (topic, partition), end in view.log_end.items():
+        if only is not None and (topic, partition) not in only:
+            continue
         plabels = (("cluster", cluster), ("partition", str(partition)), ("topic", topic))
         out.append(Sample("lagwatch_kafka_partition_log_end_offset", plabels, end, now))
         earliest = view.earliest.get((topic, partition))

@@ -137,6 +137,10 @@ class GroupTrack:
     had_members: bool = False
     came_back_at: float | None = None
     seen_at: float | None = None
+    # Partitions whose last written series said they were not OK (``partition_series:
+    # problems``): they are written once more when they turn OK. Not kept across restarts:
+    # the first cycle writes every partition.
+    shown: set[TP] = field(default_factory=set)
 
     def expired(self, group: GroupView, now: float, expiry: float) -> bool:
         """Note any new commit, then return True if the group is empty and quiet past ``expiry``."""

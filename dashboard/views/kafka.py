@@ -97,6 +97,13 @@ def _partition_label(s: Series) -> str:
     return f"{s.label_dict.get('topic')}[{s.label_dict.get('partition')}]"
 
 
+def problems_only(cluster: str) -> bool:
+    """Return whether ``cluster`` writes partition series only for its partitions not OK."""
+    return any(
+        c.name == cluster and c.partition_series == "problems" for c in data.kafka_clusters()
+    )
+
+
 def partitions(row: GroupRow, window: data.Window) -> list[tuple[str, ...]]:
     """Show the group's partitions; return their (topic, partition), the worst first."""
     ids = {"cluster": row.cluster, "group": row.group}
@@ -109,8 +116,18 @@ def partitions(row: GroupRow, window: data.Window) -> list[tuple[str, ...]]:
     found = sorted(
         set(lag) | set(committed), key=lambda k: (k[0], int(k[1]) if k[1].isdigit() else 0)
     )
+    if problems_only(row.cluster):
+        group = data.latest_by(GROUP + "status", "group", cluster=row.cluster, group=row.group)
+        cycle = group[(row.group,)].ts if (row.group,) in group else 0.0
+        shown = model.kafka_current_partitions(found, status, cycle)
+        st.caption(
+            f"{row.cluster} writes partition series only for partitions that are not OK "
+            f"(`partition_series: problems`): {len(found) - len(shown)} partition(s) OK "
+            "since their last write are left out; the group's figures above count every one."
+        )
+        found = shown
     if not found:
-        ui.empty(f"No partition data for {row.group} yet.")
+        ui.empty(f"No partition of {row.group} to show.")
         return []
     trend = ui.trends(
         data.series(PARTITION + "lag_messages", window, ids, agg="max", max_points=ui.TREND_POINTS),

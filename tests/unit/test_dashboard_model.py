@@ -12,7 +12,7 @@ from lagwatch.dashboard import model
 from lagwatch.dashboard.charts import sparkline
 from lagwatch.dashboard.config import DashboardConfig
 from lagwatch.dashboard.data import mask_dsn
-from lagwatch.store import Sample
+from lagwatch.store import LatestValue, Sample
 from lagwatch.store.sqlite import SqliteStore
 
 
@@ -158,3 +158,16 @@ def test_sparkline_spans_the_width_and_keeps_zero_at_the_bottom() -> None:
     assert points[1][1] == 1.0  # the highest value touches the top
     assert points[0][1] == 39 - 2 / 4 * 38  # scaled from zero, not from the lowest value
     assert sparkline([1.0]) == ""
+
+
+def test_with_problem_partitions_only_the_stale_ok_ones_are_left_out() -> None:
+    # Given a group's partition statuses as written with partition_series: problems
+    status = {
+        ("orders", "0"): LatestValue("s", (), 4.0, 100.0),  # STALL, written this cycle
+        ("orders", "1"): LatestValue("s", (), 0.0, 100.0),  # turned OK this cycle
+        ("orders", "2"): LatestValue("s", (), 0.0, 40.0),  # OK since an earlier cycle
+        ("orders", "3"): LatestValue("s", (), 1.0, 40.0),  # WARN, written earlier
+    }
+    found = [*status, ("orders", "4")]  # 4: a lag series but no status
+    kept = model.kafka_current_partitions(found, status, cycle=100.0)
+    assert kept == [("orders", "0"), ("orders", "1"), ("orders", "3"), ("orders", "4")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,25 @@ def test_client_settings_are_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "hunter2-kafka" in config.secrets()
     assert "hunter2-kafka" not in repr(config.kafka[0])
     assert config.kafka[0].client_settings()["sasl.password"] == "hunter2-kafka"
+
+
+def test_partition_series_is_all_or_problems(tmp_path: Path) -> None:
+    path = tmp_path / "lagwatch.yaml"
+    path.write_text("kafka:\n  - {name: main, bootstrap: 'b:9092'}\n")
+    assert load(path).kafka[0].partition_series == "all"
+    path.write_text("kafka:\n  - {name: main, bootstrap: 'b:9092', partition_series: problems}\n")
+    assert load(path).kafka[0].partition_series == "problems"
+    found = problems(tmp_path, "  - {name: main, bootstrap: 'b:9092', partition_series: bad}\n")
+    assert len(found) == 1
+    assert "kafka[0].partition_series" in found[0]
+    assert "'all'" in found[0] and "'problems'" in found[0]
+    # and lagwatch check says so and exits 2
+    done = subprocess.run(
+        [sys.executable, "-m", "lagwatch", "check", "-c", str(tmp_path / "lagwatch.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 2, done.stderr
+    assert "partition_series" in done.stderr + done.stdout

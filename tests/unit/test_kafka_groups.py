@@ -184,3 +184,95 @@ def test_a_partition_keeps_a_bounded_window_that_still_shows_every_rewind() -> N
     assert times[-1] == 1199
     assert 5 in committed
     assert 10990 in committed, "the peak before the drop is kept"
+
+
+PARTITION_SERIES = (
+    "lagwatch_kafka_partition_unknown",
+    "lagwatch_kafka_partition_no_committed_offset",
+    "lagwatch_kafka_partition_committed_below_earliest",
+    "lagwatch_kafka_partition_committed_offset",
+    "lagwatch_kafka_partition_lag_messages",
+    "lagwatch_kafka_partition_lag_method",
+    "lagwatch_kafka_partition_lag_seconds",
+    "lagwatch_kafka_partition_status",
+    "lagwatch_kafka_partition_last_commit_age_seconds",
+    "lagwatch_kafka_partition_log_end_offset",
+    "lagwatch_kafka_partition_earliest_offset",
+)
+
+
+def partitions_written(samples: list[Sample]) -> set[tuple[str, str]]:
+    return {
+        (s.label_dict["topic"], s.label_dict["partition"])
+        for s in samples
+        if s.name in PARTITION_SERIES
+    }
+
+
+def test_problems_only_writes_the_partitions_that_are_not_ok_and_a_last_ok_one() -> None:
+    # Given a group reading 50 partitions, all caught up, with partition_series: problems
+    tps = [("orders", p) for p in range(50)]
+    evaluator = GroupEvaluator("main", 60, Thresholds(), 86400, problems_only=True)
+    full = GroupEvaluator("main", 60, Thresholds(), 86400)
+    ends = dict.fromkeys(tps, 100)
+    commits = dict.fromkeys(tps, 100)
+
+    def cycle(now: float) -> tuple[list[Sample], list[Sample]]:
+        group = GroupView(
+            "indexer", STABLE, 1, committed=dict(commits), assigned=dict.fromkeys(tps, "c1")
+        )
+        return run(evaluator, view(now, [group], ends)), run(full, view(now, [group], ends))
+
+    # The first cycle writes every partition (the store may hold values from before a restart)
+    first, everything = cycle(0.0)
+    assert partitions_written(first) == partitions_written(everything)
+    assert len(partitions_written(first)) == 50
+
+    # When all are OK, no partition series is written; the group and topic series still are
+    quiet, everything = cycle(10.0)
+    assert partitions_written(quiet) == set()
+    assert pick(quiet, "lagwatch_kafka_group_status", group="indexer")[0].value == Status.OK
+    assert pick(quiet, "lagwatch_kafka_group_topic_lag_messages", topic="orders")[0].value == 0
+    assert len(everything) - len(quiet) == 50 * len(PARTITION_SERIES)
+
+    # When partition 7's consumer stops committing while messages wait, only it is written
+    ends[("orders", 7)] = 500
+    for t in range(20, 121, 10):
+        stuck, everything = cycle(float(t))
+        ends[("orders", 7)] += 10
+    assert partitions_written(stuck) == {("orders", "7")}
+    status = pick(stuck, "lagwatch_kafka_partition_status", partition=7)[0]
+    assert status.value == Status.STALL
+    assert pick(stuck, "lagwatch_kafka_partition_log_end_offset", partition=7)
+    # and its group's figures are those of the full mode
+    lag = pick(stuck, "lagwatch_kafka_group_lag_messages", group="indexer")[0].value
+    assert lag == pick(everything, "lagwatch_kafka_group_lag_messages", group="indexer")[0].value
+
+    # When it catches up, it is written once more, OK, so no STALL stays its latest value
+    commits[("orders", 7)] = ends[("orders", 7)]
+    back, _ = cycle(130.0)
+    assert partitions_written(back) == {("orders", "7")}
+    assert pick(back, "lagwatch_kafka_partition_status", partition=7)[0].value == Status.OK
+    assert pick(back, "lagwatch_kafka_partition_lag_messages", partition=7)[0].value == 0
+    after, _ = cycle(140.0)
+    assert partitions_written(after) == set()
+
+
+def test_problems_only_rewrites_a_partition_once_its_offsets_are_read_again() -> None:
+    # Given partition 1 of two had no leader for a cycle (written as unknown)
+    tps = [("orders", 0), ("orders", 1)]
+    evaluator = GroupEvaluator("main", 60, Thresholds(), 86400, problems_only=True)
+    group = GroupView(
+        "indexer", STABLE, 1, committed=dict.fromkeys(tps, 5), assigned=dict.fromkeys(tps, "c1")
+    )
+    run(evaluator, view(0.0, [group], dict.fromkeys(tps, 5)))
+    errors = {("orders", 1): "cannot list offsets of orders[1]: Broker: Leader not available"}
+    lost = run(evaluator, view(10.0, [group], {("orders", 0): 5}, errors))
+    assert pick(lost, "lagwatch_kafka_partition_unknown", partition=1)[0].value == 1
+    assert partitions_written(lost) == {("orders", "1")}
+
+    # When its offsets come back and it is OK, its unknown flag is written back to 0
+    found = run(evaluator, view(20.0, [group], dict.fromkeys(tps, 5)))
+    assert pick(found, "lagwatch_kafka_partition_unknown", partition=1)[0].value == 0
+    assert partitions_written(found) == {("orders", "1")}
+    assert partitions_written(run(evaluator, view(30.0, [group], dict.fromkeys(tps, 5)))) == set()
