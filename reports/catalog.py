@@ -100,9 +100,15 @@ def build_catalog(store: Store, registries: Sequence[RegistryEntry]) -> list[dic
         rates = _by(store, "lagwatch_registry_topic_produced_per_second", name, "topic")
         behind = _by(store, "lagwatch_registry_sampler_behind_messages", name, "topic")
         groups: dict[str, set[str]] = {}
-        for v in store.latest("lagwatch_kafka_partition_lag_messages", {"cluster": registry.kafka}):
-            labels = v.label_dict
-            groups.setdefault(labels.get("topic", ""), set()).add(labels.get("group", ""))
+        # Partition series name every group (group-topic sums are left out while a partition
+        # is unknown); with `partition_series: problems` only the group-topic sums name them all.
+        for metric in (
+            "lagwatch_kafka_partition_lag_messages",
+            "lagwatch_kafka_group_topic_lag_messages",
+        ):
+            for v in store.latest(metric, {"cluster": registry.kafka}):
+                labels = v.label_dict
+                groups.setdefault(labels.get("topic", ""), set()).add(labels.get("group", ""))
         kept = store.list_records(Namespace.REGISTRY_VIOLATIONS)
         recent: dict[tuple[str, str], list[Any]] = {}
         for record in kept:
