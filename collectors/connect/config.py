@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from lagwatch.collectors.filters import NameFilter
 from lagwatch.store.types import Duration
 
 Problem = tuple[tuple[Any, ...], str]
 """A config path such as ("connect", 0, "kafka") and what is wrong there."""
 
 
-class ConnectorFilter(BaseModel):
+class ConnectorFilter(NameFilter):
     """Which connectors to watch: a connector is watched when its whole name matches an
     include and no exclude (a worker shared by several teams)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    include: list[str] = [".*"]
-    exclude: list[str] = []
-
-    @field_validator("include", "exclude")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(
-                    f"{pattern!r} is not a valid regular expression ({exc}); fix or quote it"
-                ) from None
-        return patterns
-
-    def watches(self, name: str) -> bool:
-        return any(re.fullmatch(p, name) for p in self.include) and not any(
-            re.fullmatch(p, name) for p in self.exclude
-        )
 
 
 class ConnectCluster(BaseModel):

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from lagwatch.collectors.filters import NameFilter
 from lagwatch.collectors.kafka.verdict import TREND_WINDOW, Cadence, Thresholds
 from lagwatch.store.types import Duration
 
 
-class GroupFilter(BaseModel):
+class GroupFilter(NameFilter):
     """Which consumer groups to watch: a group is watched when its whole name matches an include and no exclude."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    include: list[str] = [".*"]
-    exclude: list[str] = []
-
-    @field_validator("include", "exclude")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(
-                    f"{pattern!r} is not a valid regular expression ({exc}); fix or quote it"
-                ) from None
-        return patterns
 
 
 class LagThresholds(BaseModel):
