@@ -250,14 +250,26 @@ class FreshnessEstimate:
 
     def source_lag(self, now: float) -> SourceLag | None:
         """Return how far the CDC reader is behind: the connector's own lag when the pipeline
-        names one, else (or while that is unknown) as the source kind reads the store."""
+        names one, else (or while that is unknown or stale) as the source kind reads the store
+        for the pipeline's slot or binlog reader, noted as standing in."""
         found = self.connector_lag()
-        if found is not None:
+        if found is not None and not self.stale(found.as_of, now):
             return found
         support = SOURCE_KINDS[self.source_kind].pipeline
         if support is None or not self.reader:
-            return None
-        return support.source_lag(self.store, self.pipe.source, self.reader, now)
+            return found
+        estimate = support.source_lag(self.store, self.pipe.source, self.reader, now)
+        if found is None or estimate is None or self.stale(estimate.as_of, now):
+            return found or estimate
+        ref = self.pipe.connector
+        assert ref is not None  # a connector figure was found
+        why = (
+            f"connector {ref.connector} {self.stale(found.as_of, now)}, "
+            f"estimated from {support.reader_key} {self.reader}"
+        )
+        return SourceLag(
+            estimate.seconds, estimate.as_of, "; ".join(filter(None, (why, estimate.note)))
+        )
 
     def connector_lag(self) -> SourceLag | None:
         """Return the connector hop's lag from the connect collector's series, with its reader

@@ -177,6 +177,33 @@ def test_a_stale_connector_hop_is_named_unknown(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_stale_connector_hop_falls_back_to_its_slot_while_that_is_read(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+    est = estimate(tmp_path, store)
+    now = time.time()
+    connector(store, now - 600, 10, 5.0)  # the connect collector stopped writing 10 min ago
+    store.write(
+        [
+            Sample.of("lagwatch_kafka_group_max_lag_seconds", 1.0, now, cluster="main",
+                      group="indexer"),
+            Sample.of("lagwatch_pg_slot_confirmed_lag_bytes", 3000, now, source="orders-db",
+                      slot="dbz_orders"),
+            Sample.of("lagwatch_pg_wal_bytes_per_second", 100.0, now, source="orders-db"),
+        ]
+    )  # fmt: skip
+    fresh = freshness(est)
+    assert fresh.value == pytest.approx(31.0), "the slot's 3000 B at 100 B/s, plus the group"
+    note = fresh.note or ""
+    assert "unknown" not in note
+    assert (
+        "source lag: connector orders-cdc stale: last read 10m00s ago, estimated from slot "
+        "dbz_orders" in note
+    ), note
+    store.close()
+
+
 # -- topology, incidents, inhibition ------------------------------------------
 
 
