@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from lagwatch.alerts.incidents import OPEN, Incident
 from lagwatch.alerts.state import FIRING, AlertState
 from lagwatch.dashboard import data, model
 
@@ -15,6 +16,9 @@ GROUP_LAG_SECONDS = "lagwatch_kafka_group_max_lag_seconds"
 COLLECTOR_UP = "lagwatch_collector_up"
 # How far back "down since" looks for the last time a collector was up.
 DOWN_LOOKBACK = 86400.0
+# Lost probes name the hop behind only while they are this recent: an hour-old stall in the
+# selected range does not outvote what holds the pipeline back now.
+BEHIND_LOOKBACK = 300.0
 
 
 def increase(points: Sequence[tuple[float, float]]) -> float:
@@ -41,15 +45,38 @@ def pipeline_groups(pipeline: data.PipelineInfo, latency: Mapping[str, float]) -
     return set(pipeline.groups) | hops
 
 
+def pipeline_incident(pipeline: str, incidents: Sequence[Incident]) -> Incident | None:
+    """Return the newest open incident the engine ties to ``pipeline``, or None."""
+    mine = [i for i in incidents if i.state == OPEN and pipeline in i.pipelines]
+    return max(mine, key=lambda i: i.created_at, default=None)
+
+
 def pipeline_alerts(
-    pipeline: data.PipelineInfo, groups: set[str], alerts: Sequence[AlertState]
+    pipeline: data.PipelineInfo,
+    groups: set[str],
+    alerts: Sequence[AlertState],
+    incident: Incident | None = None,
 ) -> list[AlertState]:
-    """Return the alerts about ``pipeline``: labelled with it, or with one of its groups."""
+    """Return the alerts about ``pipeline``: labelled with it, its groups or its connector, or
+    members of its open incident (its slot, source, Connect worker…)."""
+    members = set(incident.members) if incident is not None else set()
     return [
         a
         for a in alerts
-        if a.labels.get("pipeline") == pipeline.name or a.labels.get("group") in groups
+        if a.labels.get("pipeline") == pipeline.name
+        or a.labels.get("group") in groups
+        or (pipeline.connector is not None and a.labels.get("connector") == pipeline.connector)
+        or a.fingerprint in members
     ]
+
+
+def incident_behind(incident: Incident) -> model.HopVerdict | None:
+    """Return the incident's root hop and the root's evidence, as the hop behind."""
+    if not incident.root_hop:
+        return None
+    root = incident.members.get(incident.root)
+    why = (root.evidence if root is not None else "") or incident.root_rule
+    return model.HopVerdict(incident.root_hop, why)
 
 
 @dataclass(frozen=True)
@@ -93,9 +120,15 @@ def probes_lost(pipeline: str, window: data.Window) -> dict[str, float]:
 
 
 def pipeline_state(
-    info: data.PipelineInfo, window: data.Window, alerts: Sequence[AlertState]
+    info: data.PipelineInfo,
+    window: data.Window,
+    alerts: Sequence[AlertState],
+    incidents: Sequence[Incident] = (),
 ) -> PipelineState:
-    """Return the state of one pipeline: freshness vs SLO, the hop behind, its alerts."""
+    """Return the state of one pipeline: freshness vs SLO, the hop behind, its alerts.
+
+    The hop behind is the root of the pipeline's open incident when there is one (the alert
+    engine's own verdict), else what its probes and groups say now."""
     found = data.latest(FRESHNESS, pipeline=info.name)
     value = found[0] if found else None
     at = data.now()
@@ -107,7 +140,8 @@ def pipeline_state(
         for v in data.latest(GROUP_LAG_SECONDS)
         if v.label_dict.get("group") in info.groups
     }
-    mine = pipeline_alerts(info, pipeline_groups(info, latency), alerts)
+    incident = pipeline_incident(info.name, incidents)
+    mine = pipeline_alerts(info, pipeline_groups(info, latency), alerts, incident)
     health = model.freshness_health(value.value if value else None, info.slo_seconds, stale)
     if firing(mine):
         health = model.worst([health, model.CRIT])
@@ -115,7 +149,10 @@ def pipeline_state(
         health = model.worst([health, model.WARN])
     behind = None
     if health != model.OK:
-        behind = model.hop_behind(latency, lost, group_lag)
+        behind = incident_behind(incident) if incident is not None else None
+        if behind is None:
+            recent = data.Window(max(window.start, window.end - BEHIND_LOOKBACK), window.end)
+            behind = model.hop_behind(latency, probes_lost(info.name, recent), group_lag)
     return PipelineState(
         info,
         value.value if value else None,

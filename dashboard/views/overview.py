@@ -128,7 +128,8 @@ def body() -> None:
     window = ui.window()
     alerts = data.alerts()
     firing = summary.firing(alerts)
-    states = [summary.pipeline_state(p, window, alerts) for p in data.pipelines()]
+    incidents = data.incidents()
+    states = [summary.pipeline_state(p, window, alerts, incidents) for p in data.pipelines()]
     counts = {h: sum(1 for s in states if s.health == h) for h in model.COLOUR}
     down = summary.failing_collectors()
     groups_bad = sum(

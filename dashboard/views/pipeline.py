@@ -207,7 +207,7 @@ def body() -> None:
         st.warning(f"No pipeline named `{wanted}`; showing {names[0]}. Known: {', '.join(names)}.")
     name = ui.choice("Pipeline", names, "pipeline")
     info = next(p for p in known if p.name == name)
-    state = summary.pipeline_state(info, window, data.alerts())
+    state = summary.pipeline_state(info, window, data.alerts(), data.incidents())
     st.header(info.name)
     if info.source or info.topic:
         path = [info.source or "?"]
