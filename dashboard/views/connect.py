@@ -51,7 +51,25 @@ def _note(found: Mapping[tuple[str, ...], LatestValue], key: tuple[str, ...]) ->
     return (found[key].note or "") if key in found else ""
 
 
-def connector_rows(cluster: str | None) -> list[dict[str, str]]:
+def unlisted(
+    seen: Mapping[tuple[str, ...], float], up: Mapping[tuple[str, ...], LatestValue]
+) -> dict[tuple[str, ...], float]:
+    """Return the connectors (with when they were last seen) that their cluster's worker,
+    answering now, has not listed for longer than ``model.STALE_AFTER``: deleted, renamed or
+    outside the entry's ``connectors:`` filter. While a worker does not answer its connectors
+    stay listed, their values stale."""
+    gone = {}
+    for key, ts in seen.items():
+        worker = up.get((key[0],))
+        if worker is not None and worker.value == 1 and worker.ts - ts > model.STALE_AFTER:
+            gone[key] = ts
+    return gone
+
+
+def connector_rows(
+    cluster: str | None, up: Mapping[tuple[str, ...], LatestValue]
+) -> tuple[list[dict[str, str]], dict[tuple[str, ...], float]]:
+    """Return a row per connector the cluster lists, and the ones it no longer lists."""
     where = {"cluster": cluster} if cluster else {}
     keys = ("cluster", "connector")
     states = data.latest_by("lagwatch_connect_connector_state", *keys, **where)
@@ -63,8 +81,13 @@ def connector_rows(cluster: str | None) -> list[dict[str, str]]:
     restarts = data.latest("lagwatch_connect_task_restarts_total", **where)
     workers = data.latest("lagwatch_connect_worker_id", **where)
     linked = data.latest("lagwatch_debezium_source_linked", **where)
+    seen: dict[tuple[str, ...], float] = {}
+    for found in (states, lag_bytes):
+        for key, value in found.items():
+            seen[key] = max(seen.get(key, 0.0), value.ts)
+    gone = unlisted(seen, up)
     rows = []
-    for key in sorted(set(states) | set(lag_bytes)):
+    for key in sorted(set(seen) - set(gone)):
         mine = [t for t in tasks if (t.label_dict["cluster"], t.label_dict["connector"]) == key]
         task_states = [STATES.get(int(t.value), "?") for t in mine]
         worst = max([_value(states, key) or 0.0, *(t.value for t in mine)])
@@ -119,7 +142,7 @@ def connector_rows(cluster: str | None) -> list[dict[str, str]]:
             }
         )
     rows.sort(key=lambda r: (-model.RANK[str(r[ui.HEALTH])], str(r["connector"])))
-    return rows
+    return rows, gone
 
 
 def drill_down(cluster: str, connector: str, window: data.Window) -> None:
@@ -190,7 +213,7 @@ def body() -> None:
     for key, v in sorted(up.items()):
         if v.value == 0:
             st.error(f"Kafka Connect **{key[0]}** cannot be read: {v.note or 'no answer'}")
-    rows = connector_rows(cluster)
+    rows, gone = connector_rows(cluster, up)
     top = st.columns(4)
     top[0].metric("Connectors", len(rows))
     top[1].metric("Not RUNNING", sum(1 for r in rows if r["state"] != "RUNNING"))
@@ -198,6 +221,12 @@ def body() -> None:
     top[3].metric(
         "Readers not OK", sum(1 for r in rows if r["reader"] not in ("OK", fmt.NONE, "SNAPSHOT"))
     )
+    if gone:
+        st.caption(
+            f"No longer listed by {cluster} (deleted, renamed or outside `connectors:`), "
+            "last seen: "
+            + ", ".join(f"{key[1]} {fmt.ago(ts, data.now())}" for key, ts in sorted(gone.items()))
+        )
     if not rows:
         ui.empty(f"Kafka Connect {cluster} runs no connector.")
         return
