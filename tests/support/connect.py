@@ -277,11 +277,15 @@ def server_id(suffix: str) -> str:
 
 @dataclass
 class MariaDbConnector:
-    """A Debezium MariaDB connector on its own table."""
+    """A Debezium MariaDB connector on its own table (on the devstack's MariaDB, or on the
+    server ``host``/``port`` whose admin login is ``admin_dsn``)."""
 
     suffix: str
     rest: Rest
     extra: dict[str, str] = field(default_factory=dict)
+    host: str = field(default_factory=lambda: env("MYSQL_HOST"))
+    port: int = field(default_factory=lambda: int(env("MYSQL_PORT")))
+    admin_dsn: str = field(default_factory=lambda: env("MYSQL_ADMIN_DSN"))
 
     @property
     def name(self) -> str:
@@ -304,8 +308,8 @@ class MariaDbConnector:
         return {
             "connector.class": MARIADB_CLASS,
             "tasks.max": "1",
-            "database.hostname": env("MYSQL_HOST"),
-            "database.port": env("MYSQL_PORT"),
+            "database.hostname": self.host,
+            "database.port": str(self.port),
             "database.user": env("DEBEZIUM_USER"),
             "database.password": env("DEBEZIUM_PASSWORD"),
             "database.server.id": server_id(self.suffix),
@@ -320,7 +324,7 @@ class MariaDbConnector:
         }
 
     def execute(self, sql: str, args: Any = None) -> None:
-        conn = mariadb()
+        conn = mariadb(self.admin_dsn)
         try:
             with conn.cursor() as cur:
                 cur.execute(sql, args)
@@ -337,7 +341,7 @@ class MariaDbConnector:
 
     def reading(self) -> bool:
         """True once the connector's binlog dump thread is connected."""
-        conn = mariadb()
+        conn = mariadb(self.admin_dsn)
         try:
             with conn.cursor() as cur:
                 cur.execute(
