@@ -143,6 +143,9 @@ class PgConnector:
     password: str = field(default_factory=lambda: env("DEBEZIUM_PASSWORD"))
     snapshot: str = "no_data"
     extra: dict[str, str] = field(default_factory=dict)
+    publish: bool = True
+    """Make the publication for its table; False leaves it to Debezium
+    (``publication.autocreate.mode`` in ``extra``)."""
 
     @property
     def name(self) -> str:
@@ -197,11 +200,13 @@ class PgConnector:
                     ).format(psycopg.sql.Identifier(self.table)),
                     (rows,),
                 )
-            conn.execute(
-                psycopg.sql.SQL("CREATE PUBLICATION {} FOR TABLE public.{}").format(
-                    psycopg.sql.Identifier(self.publication), psycopg.sql.Identifier(self.table)
+            if self.publish:
+                conn.execute(
+                    psycopg.sql.SQL("CREATE PUBLICATION {} FOR TABLE public.{}").format(
+                        psycopg.sql.Identifier(self.publication),
+                        psycopg.sql.Identifier(self.table),
+                    )
                 )
-            )
 
     def start(self, wait: bool = True) -> None:
         self.rest.create(self.name, self.config())
