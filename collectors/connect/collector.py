@@ -249,7 +249,8 @@ class ConnectCollector:
         if any(p.link == "" for p in pending):
             pg_names |= set(self.sources.pg)  # some are linked by slot: ask every postgres source
         slots = {p.target.slot for p in pending if p.target.slot}
-        readings: dict[str, PgReading | str] = self.sources.read_pg(sorted(pg_names), slots)
+        pubs = {p.target.publication for p in pending if p.target.publication}
+        readings: dict[str, PgReading | str] = self.sources.read_pg(sorted(pg_names), slots, pubs)
         binlogs: dict[str, BinlogReading | str] = {}
         sample_time = self._now()
         for p in pending:
@@ -294,7 +295,7 @@ class ConnectCollector:
             still_for=now - since,
             heartbeat=bool(p.known.config.get("heartbeat.interval.ms", "0") not in ("", "0")),
             action_query=bool(p.known.config.get("heartbeat.action.query")),
-            filtered=p.known.config.get("publication.autocreate.mode") == "filtered",
+            filtered=filtered_publication(p, reading),
         )
         verdict = judge(facts, self.config.reader_stall)
         labels = {"cluster": self.config.name, "connector": p.known.name}
@@ -324,7 +325,7 @@ class ConnectCollector:
             reading = readings.get(link.source)
             if reading is None:
                 reading = readings[link.source] = self.sources.read_pg(
-                    [link.source], {p.target.slot or ""}
+                    [link.source], {p.target.slot or ""}, {p.target.publication or ""}
                 )[link.source]
             if isinstance(reading, str):
                 return reading
@@ -356,6 +357,21 @@ class ConnectCollector:
         self.sources.close()
         if self._owns_endpoint:
             self.endpoint.close()
+
+
+def filtered_publication(p: Pending, reading: object) -> bool:
+    """Whether the connector's publication holds only some tables, so writes elsewhere send
+    it nothing (not even what a heartbeat could confirm): as the source says when its
+    publication was read there, else as ``publication.autocreate.mode: filtered`` says.
+
+    A publication made by hand for the captured tables (the mode ``disabled``, or the
+    default ``all_tables`` finding it made) is as filtered as one Debezium makes.
+    """
+    publications = reading.publications if isinstance(reading, PgReading) else {}
+    name = p.target.publication
+    if name is not None and name in publications:
+        return not publications[name]
+    return p.known.config.get("publication.autocreate.mode") == "filtered"
 
 
 def build(

@@ -39,6 +39,7 @@ DEBEZIUM_PREFIX = "io.debezium."
 WAL = "wal"  # PostgreSQL
 BINLOG = "binlog"  # MySQL / MariaDB
 DEFAULT_SLOT = "debezium"  # Debezium's default slot.name
+DEFAULT_PUBLICATION = "dbz_publication"  # Debezium's default publication.name
 
 
 class OffsetError(ValueError):
@@ -203,6 +204,8 @@ class Target:
     dbname: str | None
     slot: str | None
     server: str | None
+    publication: str | None = None
+    """PostgreSQL: the publication it reads (``publication.name``)."""
 
     def address(self) -> str:
         where = f"{self.host}:{self.port}"
@@ -220,6 +223,9 @@ def target_of(connector_class: str, config: Mapping[str, str]) -> Target:
         dbname=config.get("database.dbname") or None if kind == WAL else None,
         slot=(config.get("slot.name") or DEFAULT_SLOT) if kind == WAL else None,
         server=config.get("topic.prefix") or config.get("database.server.name") or None,
+        publication=(config.get("publication.name") or DEFAULT_PUBLICATION)
+        if kind == WAL
+        else None,
     )
 
 

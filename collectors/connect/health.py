@@ -47,8 +47,9 @@ class Facts:
     action_query: bool = True
     """The connector sets ``heartbeat.action.query``."""
     filtered: bool = False
-    """Its publication holds only the captured tables (``publication.autocreate.mode:
-    filtered``): heartbeats without an action query then do not move the slot."""
+    """Its publication is not FOR ALL TABLES (as the source says, else as
+    ``publication.autocreate.mode: filtered`` says): heartbeats without an action query then
+    do not move the slot while only other tables are written."""
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ Linking, per connector, first match wins:
 
 Each cycle reads every linked source once, after the connectors' offsets (so the source
 can never look behind an offset): PostgreSQL's current WAL position, its next transaction
-id and the connectors' slots (a ``pg_monitor`` role suffices); MySQL/MariaDB's binlog files
-and position (``BINLOG MONITOR`` / ``REPLICATION CLIENT``).
+id, the connectors' slots and whether their publications are FOR ALL TABLES (a
+``pg_monitor`` role suffices); MySQL/MariaDB's binlog files and position (``BINLOG MONITOR``
+/ ``REPLICATION CLIENT``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ PG_SLOTS_SQL = (
     "SELECT slot_name, database, active, confirmed_flush_lsn - '0/0'::pg_lsn AS confirmed "
     "FROM pg_replication_slots WHERE slot_type = 'logical' AND slot_name = ANY(%s)"
 )
+# Whether each connector's publication (in the source's database) is FOR ALL TABLES.
+PG_PUBLICATIONS_SQL = "SELECT pubname, puballtables FROM pg_publication WHERE pubname = ANY(%s)"
 
 
 def _host(host: str | None) -> str:
@@ -115,6 +118,8 @@ class PgReading:
     last_commit_xid: int | None = None
     """The last transaction committed, when ``track_commit_timestamp`` is on (else None)."""
     slots: dict[str, SlotRow] = field(default_factory=dict)
+    publications: dict[str, bool] = field(default_factory=dict)
+    """Publication → whether it is FOR ALL TABLES (only the ones asked for, found)."""
 
 
 @dataclass
@@ -191,15 +196,19 @@ class SourceReader:
 
     # -- reading ---------------------------------------------------------------
 
-    def read_pg(self, names: Iterable[str], slots: Iterable[str]) -> dict[str, PgReading | str]:
-        """Return each postgres source's reading (or its error), with the named slots."""
+    def read_pg(
+        self, names: Iterable[str], slots: Iterable[str], publications: Iterable[str] = ()
+    ) -> dict[str, PgReading | str]:
+        """Return each postgres source's reading (or its error), with the named slots and
+        publications."""
         wanted = sorted(set(slots))
+        pubs = sorted(set(publications))
         out: dict[str, PgReading | str] = {}
         for name in names:
-            out[name] = self._read_pg(name, wanted)
+            out[name] = self._read_pg(name, wanted, pubs)
         return out
 
-    def _read_pg(self, name: str, slots: list[str]) -> PgReading | str:
+    def _read_pg(self, name: str, slots: list[str], publications: list[str]) -> PgReading | str:
         try:
             conn = self._pg_conns.get(name)
             if conn is None or conn.closed:
@@ -218,6 +227,9 @@ class SourceReader:
                     bool(active),
                     int(confirmed) if confirmed is not None else None,
                 )
+            if publications:
+                for pubname, all_tables in conn.execute(PG_PUBLICATIONS_SQL, (publications,)):
+                    reading.publications[str(pubname)] = bool(all_tables)
             return reading
         except SourceUnreachable as exc:
             return str(exc)

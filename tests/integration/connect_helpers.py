@@ -4,10 +4,13 @@ the Connect integration tests, and the truth tools they compare it with (psql, S
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+from psycopg import sql
 
 from lagwatch.build import build_all
 from lagwatch.collectors.base import Collector, CollectorContext
@@ -16,7 +19,8 @@ from lagwatch.collectors.runner import Runner
 from lagwatch.config import LagwatchConfig, load
 from lagwatch.store import LatestValue
 from lagwatch.store.sqlite import SqliteStore
-from tests.support.connect import env, mariadb
+from tests.support.connect import env, mariadb, pg
+from tests.support.private_postgres import PrivatePostgres
 
 
 class Watch:
@@ -127,3 +131,29 @@ def binlog_behind(file: str, pos: int) -> int:
     if files[at][0] == current:
         return int(position) - pos
     return (files[at][1] - pos) + sum(size for _, size in files[at + 1 : -1]) + int(position)
+
+
+@contextmanager
+def private_pg(track_commit_timestamp: str = "off") -> Iterator[PrivatePostgres]:
+    """A PostgreSQL of this test only (nothing else commits there), ready for Debezium."""
+    server = PrivatePostgres(
+        settings={
+            "wal_level": "logical",
+            "autovacuum": "off",
+            "track_commit_timestamp": track_commit_timestamp,
+        }
+    )
+    try:
+        server.start()
+        server.wait_ready()
+        role = sql.Identifier(env("DEBEZIUM_USER"))
+        with pg(server.dsn()) as conn:
+            # Trust authentication: the password Debezium gives does not matter here.
+            conn.execute(sql.SQL("CREATE ROLE {} REPLICATION LOGIN").format(role))
+            conn.execute(
+                sql.SQL("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {}").format(role)
+            )
+            conn.execute("CREATE TABLE public.elsewhere (id int PRIMARY KEY)")
+        yield server
+    finally:
+        server.destroy()

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from psycopg import sql
 
 from tests.integration.connect_helpers import (
     Watch,
@@ -26,19 +25,18 @@ from tests.integration.connect_helpers import (
     kafka_entry,
     mysql_source,
     pg_source,
+    private_pg,
     psql_lsn_diff,
 )
 from tests.support.connect import (
     PgConnector,
     Rest,
-    env,
     mariadb,
     mariadb_connector,
     pg,
     pg_connector,
     wait_for,
 )
-from tests.support.private_postgres import PrivatePostgres
 
 ROUNDS = 5
 
@@ -189,32 +187,6 @@ def test_a_caught_up_idle_mariadb_reader_reads_0_not_its_last_transaction(
         finally:
             watch.close()
     rest.close()
-
-
-@contextmanager
-def private_pg(track_commit_timestamp: str) -> Iterator[PrivatePostgres]:
-    """A PostgreSQL of this test only (nothing else commits there), ready for Debezium."""
-    server = PrivatePostgres(
-        settings={
-            "wal_level": "logical",
-            "autovacuum": "off",
-            "track_commit_timestamp": track_commit_timestamp,
-        }
-    )
-    try:
-        server.start()
-        server.wait_ready()
-        role = sql.Identifier(env("DEBEZIUM_USER"))
-        with pg(server.dsn()) as conn:
-            # Trust authentication: the password Debezium gives does not matter here.
-            conn.execute(sql.SQL("CREATE ROLE {} REPLICATION LOGIN").format(role))
-            conn.execute(
-                sql.SQL("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {}").format(role)
-            )
-            conn.execute("CREATE TABLE public.elsewhere (id int PRIMARY KEY)")
-        yield server
-    finally:
-        server.destroy()
 
 
 @pytest.mark.parametrize("track_commit_timestamp", ["on", "off"])

@@ -143,6 +143,9 @@ class PgConnector:
     password: str = field(default_factory=lambda: env("DEBEZIUM_PASSWORD"))
     snapshot: str = "no_data"
     extra: dict[str, str] = field(default_factory=dict)
+    publish: bool = True
+    """Make the publication for its table; False leaves it to Debezium
+    (``publication.autocreate.mode`` in ``extra``)."""
 
     @property
     def name(self) -> str:
@@ -197,11 +200,13 @@ class PgConnector:
                     ).format(psycopg.sql.Identifier(self.table)),
                     (rows,),
                 )
-            conn.execute(
-                psycopg.sql.SQL("CREATE PUBLICATION {} FOR TABLE public.{}").format(
-                    psycopg.sql.Identifier(self.publication), psycopg.sql.Identifier(self.table)
+            if self.publish:
+                conn.execute(
+                    psycopg.sql.SQL("CREATE PUBLICATION {} FOR TABLE public.{}").format(
+                        psycopg.sql.Identifier(self.publication),
+                        psycopg.sql.Identifier(self.table),
+                    )
                 )
-            )
 
     def start(self, wait: bool = True) -> None:
         self.rest.create(self.name, self.config())
@@ -277,11 +282,15 @@ def server_id(suffix: str) -> str:
 
 @dataclass
 class MariaDbConnector:
-    """A Debezium MariaDB connector on its own table."""
+    """A Debezium MariaDB connector on its own table (on the devstack's MariaDB, or on the
+    server ``host``/``port`` whose admin login is ``admin_dsn``)."""
 
     suffix: str
     rest: Rest
     extra: dict[str, str] = field(default_factory=dict)
+    host: str = field(default_factory=lambda: env("MYSQL_HOST"))
+    port: int = field(default_factory=lambda: int(env("MYSQL_PORT")))
+    admin_dsn: str = field(default_factory=lambda: env("MYSQL_ADMIN_DSN"))
 
     @property
     def name(self) -> str:
@@ -304,8 +313,8 @@ class MariaDbConnector:
         return {
             "connector.class": MARIADB_CLASS,
             "tasks.max": "1",
-            "database.hostname": env("MYSQL_HOST"),
-            "database.port": env("MYSQL_PORT"),
+            "database.hostname": self.host,
+            "database.port": str(self.port),
             "database.user": env("DEBEZIUM_USER"),
             "database.password": env("DEBEZIUM_PASSWORD"),
             "database.server.id": server_id(self.suffix),
@@ -320,7 +329,7 @@ class MariaDbConnector:
         }
 
     def execute(self, sql: str, args: Any = None) -> None:
-        conn = mariadb()
+        conn = mariadb(self.admin_dsn)
         try:
             with conn.cursor() as cur:
                 cur.execute(sql, args)
@@ -337,7 +346,7 @@ class MariaDbConnector:
 
     def reading(self) -> bool:
         """True once the connector's binlog dump thread is connected."""
-        conn = mariadb()
+        conn = mariadb(self.admin_dsn)
         try:
             with conn.cursor() as cur:
                 cur.execute(

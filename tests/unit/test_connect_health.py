@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from lagwatch.collectors.connect.collector import Known, Pending, filtered_publication
+from lagwatch.collectors.connect.debezium import PgOffset, target_of
 from lagwatch.collectors.connect.health import Facts, judge
+from lagwatch.collectors.connect.sources import Link, PgReading
 from lagwatch.store.contracts import ReaderHealth
 
 STALL = 180.0
+PG_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 
 
 def facts(**changes: object) -> Facts:
@@ -55,3 +59,34 @@ def test_reader_health(given: Facts, expected: ReaderHealth, pinned: bool, why: 
     verdict = judge(given, STALL)
     assert (verdict.health, verdict.pinned) == (expected, pinned), why
     assert verdict.why
+
+
+def pending(**config: str) -> Pending:
+    known = Known("c", PG_CLASS, config)
+    offset = PgOffset(lsn=100, lsn_proc=100, lsn_commit=None, tx_id=5, ts=1.0, snapshot=False)
+    return Pending(known, offset, target_of(PG_CLASS, config), Link("pg", "links"), None)
+
+
+@pytest.mark.parametrize(
+    ("config", "publications", "filtered", "why"),
+    [
+        ({"publication.name": "p", "publication.autocreate.mode": "disabled"}, {"p": False},
+         True, "made by hand for its tables (issue 11, finding 5): as filtered as Debezium's"),
+        ({"publication.name": "p"}, {"p": False}, True,
+         "the default mode all_tables uses a filtered publication it finds as it is"),
+        ({"publication.name": "p", "publication.autocreate.mode": "filtered"}, {"p": True},
+         False, "the source says FOR ALL TABLES: every write reaches the connector"),
+        ({"publication.autocreate.mode": "filtered"}, {}, True,
+         "not read on the source (another database): the config decides"),
+        ({}, {"dbz_publication": False}, True, "Debezium's default publication name is looked up"),
+        ({}, {}, False, "nothing says filtered"),
+    ],
+)  # fmt: skip
+def test_a_publication_is_filtered_as_the_source_says_else_as_the_config_says(
+    config: dict[str, str], publications: dict[str, bool], filtered: bool, why: str
+) -> None:
+    reading = PgReading(200, 6, None, publications=publications)
+    assert filtered_publication(pending(**config), reading) is filtered, why
+    assert filtered_publication(pending(**config), "source unreachable") is (
+        config.get("publication.autocreate.mode") == "filtered"
+    ), "an unread source leaves the config to decide"
