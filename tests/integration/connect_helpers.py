@@ -4,6 +4,10 @@ the Connect integration tests, and the truth tools they compare it with (psql, S
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,7 @@ from lagwatch.collectors.runner import Runner
 from lagwatch.config import LagwatchConfig, load
 from lagwatch.store import LatestValue
 from lagwatch.store.sqlite import SqliteStore
-from tests.support.connect import env, mariadb
+from tests.support.connect import env, mariadb, wait_for
 
 
 class Watch:
@@ -127,3 +131,25 @@ def binlog_behind(file: str, pos: int) -> int:
     if files[at][0] == current:
         return int(position) - pos
     return (files[at][1] - pos) + sum(size for _, size in files[at + 1 : -1]) + int(position)
+
+
+@contextmanager
+def writing(write: Callable[[int], None], every: float = 0.05) -> Iterator[list[int]]:
+    """Keep calling ``write(n)`` in a thread for the duration of the block."""
+    done = threading.Event()
+    count = [0]
+
+    def run() -> None:
+        while not done.is_set():
+            count[0] += 1
+            write(count[0])
+            time.sleep(every)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: count[0] >= 3, 30)
+        yield count
+    finally:
+        done.set()
+        thread.join(timeout=30)
