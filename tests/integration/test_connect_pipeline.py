@@ -351,7 +351,7 @@ def test_a_killed_worker_pages_once_as_connect_worker_down_and_not_for_its_pipel
                 [inactive] = states("PgSlotInactive")
                 assert inactive.muted and "ConnectWorkerDown" in inactive.muted, inactive
                 assert [a for a in firing_in(pd) if about_mine(a[2])] == []
-                assert [m for m in slack.received if "cdc" in str(m.body)] == []
+                assert [m for m in slack.received if unique in str(m.body)] == []
 
                 # A minute on (ConnectWorkerDown holds for 1m; the engine's clock is moved on,
                 # which also ends the minute the burn-rate windows' reading is reused), it fires
@@ -381,12 +381,12 @@ def test_a_killed_worker_pages_once_as_connect_worker_down_and_not_for_its_pipel
                 assert [(action, alert) for action, alert, _ in told] == [
                     ("trigger", "ConnectWorkerDown")
                 ], told
-                to_team = [m for m in slack.received if "cdc" in str(m.body)]
+                to_team = [m for m in slack.received if unique in str(m.body)]
                 assert len(to_team) == 1, [m.body.get("text") for m in to_team]
                 assert "ConnectWorkerDown" in to_team[0].body["blocks"][0]["text"]["text"]
                 # One incident, rooted at the Connect cluster, its pipeline's symptoms inside
                 # it, muted.
-                [page] = [e.body for e in pd.received if "cdc" in str(e.body)]
+                [page] = [e.body for e in pd.received if unique in str(e.body)]
                 incident = page["payload"]["custom_details"]["incident"]
                 assert incident["root"]["alert"] == "ConnectWorkerDown", incident
                 assert incident["root"]["hop"] == "connect:cdc" and incident["pipelines"] == [
