@@ -4,7 +4,9 @@ the Connect integration tests, and the truth tools they compare it with (psql, S
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from lagwatch.collectors.runner import Runner
 from lagwatch.config import LagwatchConfig, load
 from lagwatch.store import LatestValue
 from lagwatch.store.sqlite import SqliteStore
-from tests.support.connect import env, mariadb, pg
+from tests.support.connect import env, mariadb, pg, wait_for
 from tests.support.private_postgres import PrivatePostgres
 
 
@@ -157,3 +159,25 @@ def private_pg(track_commit_timestamp: str = "off") -> Iterator[PrivatePostgres]
         yield server
     finally:
         server.destroy()
+
+
+@contextmanager
+def writing(write: Callable[[int], None], every: float = 0.05) -> Iterator[list[int]]:
+    """Keep calling ``write(n)`` in a thread for the duration of the block."""
+    done = threading.Event()
+    count = [0]
+
+    def run() -> None:
+        while not done.is_set():
+            count[0] += 1
+            write(count[0])
+            time.sleep(every)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: count[0] >= 3, 30)
+        yield count
+    finally:
+        done.set()
+        thread.join(timeout=30)

@@ -10,10 +10,7 @@ not its last transaction's size (on a private PostgreSQL, where no other test co
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,6 +24,7 @@ from tests.integration.connect_helpers import (
     pg_source,
     private_pg,
     psql_lsn_diff,
+    writing,
 )
 from tests.support.connect import (
     PgConnector,
@@ -39,28 +37,6 @@ from tests.support.connect import (
 )
 
 ROUNDS = 5
-
-
-@contextmanager
-def writing(write: Callable[[int], None], every: float = 0.05) -> Iterator[list[int]]:
-    """Keep calling ``write(n)`` in a thread for the duration of the block."""
-    done = threading.Event()
-    count = [0]
-
-    def run() -> None:
-        while not done.is_set():
-            count[0] += 1
-            write(count[0])
-            time.sleep(every)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: count[0] >= 3, 30)
-        yield count
-    finally:
-        done.set()
-        thread.join(timeout=30)
 
 
 def test_postgres_source_lag_bytes_equal_psql_while_stopped_and_writes_go_on(

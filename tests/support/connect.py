@@ -236,6 +236,11 @@ class PgConnector:
 
     def remove(self) -> None:
         self.rest.remove(self.name)
+        self.drop()
+
+    def drop(self) -> None:
+        """Drop the slot (once no reader holds it), publication, table and topics; what
+        ``remove`` does after the connector is gone, and all a killed worker leaves."""
         with pg(self.admin_dsn) as conn:
             wait_for(lambda: not self.slot_active(), 60)
             conn.execute(
