@@ -113,7 +113,14 @@ def lost_outside(
             inside = max(0.0, min(b, fault[1]) - max(a, fault[0]))
             gap = (b - a) - inside
             if gap > 1.5 * INTERVAL:
-                lost += int(gap // INTERVAL) - 1 if gap >= 2 * INTERVAL else 0
+                missed = int(gap // INTERVAL) - 1 if gap >= 2 * INTERVAL else 0
+                lost += missed
+                if missed:  # where, for the reader (stderr): a lost run is to be explained
+                    print(
+                        f"  lost {missed}: {name} no run from {a - start:+.2f}s to "
+                        f"{b - start:+.2f}s of the window ({inside:.2f}s of it in the fault)",
+                        file=sys.stderr,
+                    )
     return lost
 
 
