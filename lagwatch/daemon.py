@@ -23,7 +23,7 @@ from lagwatch.alerts.service import AlertService
 from lagwatch.alerts.topology import Topology, linked_connectors, links_from
 from lagwatch.build import build_all
 from lagwatch.collectors.base import Collector, CollectorContext
-from lagwatch.collectors.runner import Runner, RunResult
+from lagwatch.collectors.runner import UP, Runner, RunResult
 from lagwatch.config import LagwatchConfig
 from lagwatch.fleet import Fleet, SoloFleet
 from lagwatch.logs import Redactor
@@ -122,16 +122,33 @@ class Daemon:
         return [n for n, s in self.fleet.collectors.items() if s in shards]
 
     def _gained(self, shards: set[int]) -> None:
-        """Run the collectors of newly held shards now rather than at their next tick."""
+        """Run the collectors of newly held shards when they are due: one interval after their
+        last run in the store (whoever ran it), or now if that is past, rather than at this
+        daemon's own next tick. Not before: a daemon killed just after a run has had that
+        cycle, and a second run within it would be a cycle collected twice."""
         scheduler = self._scheduler
-        if scheduler is None:
+        names = self._names(shards)
+        if scheduler is None or not names:
             return
-        now = datetime.now().astimezone()
-        for name in self._names(shards):
+        last = self._last_runs()
+        now = time.time()
+        for name in names:
+            due = max(now, last.get(name, 0.0) + self._by_name[name].interval)
             try:
-                scheduler.modify_job(name, next_run_time=now)
+                scheduler.modify_job(name, next_run_time=datetime.fromtimestamp(due).astimezone())
             except Exception:  # the job is gone: shutting down
                 log.debug("no job for %s", name)
+
+    def _last_runs(self) -> dict[str, float]:
+        """When each collector last ran, by its health series in the store ({} if unreadable)."""
+        try:
+            return {
+                v.label_dict.get("collector", ""): v.ts
+                for v in (self.context.store or self.store).latest(UP)
+            }
+        except StoreUnavailable as exc:
+            log.debug("last runs not readable: %s", exc)
+            return {}
 
     def _lost(self, shards: set[int]) -> None:
         """Their collectors run elsewhere now: rebuild them before they run here again."""
@@ -160,9 +177,12 @@ class Daemon:
 
     def _run(self, name: str) -> None:
         """One scheduled run: only where the fleet says this collector belongs, under a fresh lease."""
-        if not self.fleet.may_run(name):
+        if not self.fleet.claim(name):
             return
-        self.runner.run(self._collector(name))
+        try:
+            self.runner.run(self._collector(name))
+        finally:
+            self.fleet.release(name)
 
     def _fleet_samples(self) -> None:
         self.runner.submit(self.fleet.samples(time.time()))

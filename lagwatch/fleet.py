@@ -166,6 +166,12 @@ class SoloFleet:
     def may_run(self, name: str) -> bool:
         return True
 
+    def claim(self, name: str) -> bool:
+        return True
+
+    def release(self, name: str) -> None:
+        pass
+
     def lead_alerts(self) -> bool:
         return True
 
@@ -221,6 +227,7 @@ class Fleet:
         self.unreachable = False  # the last attempt to connect to the store failed
         self._warned_stale = False
         self._mutex = threading.Lock()
+        self._running: dict[str, int] = {}  # collectors running here now (claim/release)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -236,8 +243,27 @@ class Fleet:
         the runner's buffer, as a lone daemon does, and sorts ownership out when it is back)."""
         with self._mutex:
             held = self.collectors.get(name, -1) in self.held
-        if not held:
-            return False
+        return held and self._lease_allows()
+
+    def claim(self, name: str) -> bool:
+        """``may_run``, and if so note the run as in progress until ``release(name)``: a shard
+        is not given back while one of its collectors runs here, so the daemon that takes it
+        never starts a run before this one has ended."""
+        with self._mutex:
+            if self.collectors.get(name, -1) not in self.held or not self._lease_allows():
+                return False
+            self._running[name] = self._running.get(name, 0) + 1
+            return True
+
+    def release(self, name: str) -> None:
+        with self._mutex:
+            left = self._running.get(name, 0) - 1
+            if left > 0:
+                self._running[name] = left
+            else:
+                self._running.pop(name, None)
+
+    def _lease_allows(self) -> bool:
         if self.fresh() or self.unreachable:
             return True
         if not self._warned_stale:
@@ -404,10 +430,16 @@ class Fleet:
         gained: set[int] = set()
         lost: set[int] = set()
         if len(held) > target:
-            # Give back the extras, highest first (a stable choice, so others can count on it).
-            for shard in sorted(held, reverse=True)[: len(held) - target]:
+            # Give back the extras, highest first (a stable choice, so others can count on it),
+            # but none with a collector running here now: that one goes at a later tick. A
+            # shard leaves `held` before its lock is released, so no run starts here after.
+            with self._mutex:
+                busy = {self.collectors[n] for n in self._running if n in self.collectors}
+                lost = set(sorted(self.held - busy, reverse=True)[: len(self.held) - target])
+                self.held -= lost
+            for shard in sorted(lost, reverse=True):
                 conn.execute("SELECT pg_advisory_unlock(%s, %s)", (SHARD_LOCK_CLASS, shard))
-                lost.add(shard)
+            held -= lost
         free = [s for s in range(self.shards) if s not in taken and s not in held]
         random.shuffle(free)
         room = target - len(held)
@@ -429,7 +461,7 @@ class Fleet:
         self._free_long = self._free_before & set(free) - gained
         self._free_before = set(free) - gained
         with self._mutex:
-            self.held = (self.held - lost) | gained
+            self.held |= gained
         if lost:
             log.info("fleet: gave back %d shards (%d live daemons)", len(lost), len(live))
             self.on_lost(lost)

@@ -151,7 +151,13 @@ class SqlStore(SqlRecords):
 
     @contextmanager
     def _cursor(self, commit: bool = False) -> Iterator[Any]:
-        """Yield a cursor under the lock; turn driver errors into StoreUnavailable."""
+        """Yield a cursor under the lock; turn driver errors into StoreUnavailable.
+
+        Every use ends its transaction, a reader's too: a reader left idle in a transaction
+        holds its table locks for good, and on PostgreSQL the next writer to connect waits
+        behind them (its schema check alters ``latest``) with every other writer queued
+        behind it, until the statement timeout: the whole store stalled 30 s at a time.
+        """
         with self._lock:
             try:
                 conn = self._open()
@@ -160,7 +166,7 @@ class SqlStore(SqlRecords):
                     yield cur
                     if commit:
                         conn.commit()
-                    elif not self.read_only:
+                    else:
                         conn.rollback()
                 finally:
                     cur.close()

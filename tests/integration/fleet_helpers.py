@@ -122,6 +122,30 @@ def runs(dsn: str, start: float, end: float) -> dict[str, list[float]]:
     return found
 
 
+def run_spans(dsn: str, start: float, end: float) -> dict[str, list[tuple[float, float]]]:
+    """Per collector, (started, ended) of each run whose health samples are in [start, end].
+
+    A run's samples are stamped when its collection ended, and the duration series says how
+    long it took: its start is the stamp less the duration. Two runs of one cycle show as
+    starts close together (a slow run then a fast one only bring the stamps together), and
+    two daemons running a collector at once as a run starting before the one before ended.
+    """
+    found: dict[str, list[tuple[float, float]]] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT r.labels, s.ts, s.value FROM samples s JOIN series r ON r.id = s.series_id"
+            " WHERE r.name = 'lagwatch_collector_duration_seconds' AND s.ts BETWEEN %s AND %s"
+            " ORDER BY s.ts",
+            (int(start * 1000), int(end * 1000)),
+        ).fetchall()
+    for labels, ts, duration in rows:
+        ended = ts / 1000
+        found.setdefault(json.loads(labels)["collector"], []).append((ended - duration, ended))
+    for spans in found.values():
+        spans.sort()
+    return found
+
+
 def ran_by(store: PostgresStore) -> dict[str, str]:
     """The daemon that last ran each collector (the note of its duration series)."""
     return {

@@ -12,7 +12,15 @@ import pytest
 
 from lagwatch.fleet import SHARDS
 from lagwatch.store.postgres import PostgresStore
-from tests.integration.fleet_helpers import Fleet, fleet_status, fresh_database, live, ran_by, runs
+from tests.integration.fleet_helpers import (
+    Fleet,
+    fleet_status,
+    fresh_database,
+    live,
+    ran_by,
+    run_spans,
+    runs,
+)
 from tests.integration.fleet_helpers import wait as wait_for
 
 INTERVAL = 2.0
@@ -78,12 +86,19 @@ def assert_once_per_cycle(dsn: str, start: float, end: float) -> None:
     duration) is far from either.
     """
     found = runs(dsn, start, end)
+    spans = run_spans(dsn, start, end)
     expected = (end - start) / INTERVAL
     counts = {name: len(found.get(name, [])) for name in NAMES}
     for name, count in counts.items():
         assert expected - 2 <= count <= expected + 1, (name, count, expected, counts)
-        gaps = [b - a for a, b in zip(found[name], found[name][1:], strict=False)]
+        # From the runs' starts: their end stamps move with how long each run took.
+        starts = [a for a, _ in spans[name]]
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
         assert min(gaps) > INTERVAL / 2, (name, gaps)
+        overlaps = [
+            (a, b) for a, b in zip(spans[name], spans[name][1:], strict=False) if b[0] < a[1]
+        ]
+        assert not overlaps, (name, overlaps)
 
 
 def test_three_daemons_share_twelve_collectors_and_a_killed_ones_move_within_two_intervals(
