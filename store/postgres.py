@@ -50,6 +50,9 @@ LATEST_FILLFACTOR = 70
 CHANGES_KEEP_MS = 15 * 60_000
 """How long the change log keeps a write's entry; an older cursor reads every series."""
 
+SCAN_SHARE = 8
+"""latest_since scans latest once the series written since the cursor are 1/SCAN_SHARE of it."""
+
 CHANGES_FLOOR = "latest_changes_floor"
 """meta key: the lowest change mark the log still answers for."""
 
@@ -571,14 +574,24 @@ class PostgresStore(SqlStore):
 
     def _changed_rows(self, cur: Any, cursor: int) -> list[tuple[Any, ...]]:
         cur.execute(
-            "SELECT l.series_id, l.ts, l.value, l.note FROM latest l JOIN "
-            "(SELECT DISTINCT unnest(ids) AS id FROM latest_changes WHERE seq >= %s) c "
-            "ON c.id = l.series_id",
+            "SELECT (SELECT COALESCE(SUM(cardinality(ids)), 0) FROM latest_changes "
+            "WHERE seq >= %s), (SELECT reltuples FROM pg_class WHERE oid = 'latest'::regclass)",
+            (cursor,),
+        )
+        written, rows_estimate = cur.fetchone()
+        if rows_estimate < 0 or written * SCAN_SHARE >= rows_estimate:
+            # A large share of the series changed: one pass over the table (each row
+            # carries its last write's mark) beats a key lookup per series.
+            cur.execute("SELECT series_id, ts, value, note FROM latest WHERE seq >= %s", (cursor,))
+            return list(cur.fetchall())
+        cur.execute(
+            "SELECT series_id, ts, value, note FROM latest WHERE series_id = ANY(ARRAY("
+            "SELECT unnest(ids) FROM latest_changes WHERE seq >= %s))",
             (cursor,),
         )
         rows = list(cur.fetchall())
-        # Read after the rows: a trim that removed entries those rows were read from is
-        # seen here (its floor is committed with the delete), and everything is read.
+        # Read after the rows: a trim that removed entries they were read from is seen
+        # here (its floor is committed with the delete), and everything is read.
         cur.execute("SELECT value FROM meta WHERE key = %s", (CHANGES_FLOOR,))
         floor = cur.fetchone()
         if floor is not None and cursor < int(floor[0]):
