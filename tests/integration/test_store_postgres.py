@@ -315,3 +315,35 @@ def test_minute_rollups_are_marked_all_visible_once_an_old_snapshot_ends(fresh_d
         ).fetchall()
     assert rows and all(allvisible >= pages for _, pages, allvisible in rows), rows
     store.close()
+
+
+def test_writers_sharing_series_in_opposite_orders_never_deadlock(fresh_dsn: str) -> None:
+    """Given two daemons writing the same series at once, each batch in the other's reverse
+    order, every write lands: latest's rows are locked in series order, not batch order."""
+    t0 = float(int(time.time())) - 3600
+    PostgresStore(fresh_dsn).write([Sample.of("m", 0, t0, i=str(i)) for i in range(2000)])
+    errors: list[BaseException] = []
+    together = threading.Barrier(2, timeout=60)
+
+    def writer(n: int) -> None:
+        db = PostgresStore(fresh_dsn)
+        try:
+            for cycle in range(8):
+                batch = [Sample.of("m", n, t0 + 1 + cycle * 2 + n, i=str(i)) for i in range(2000)]
+                together.wait()  # both writes under way at once
+                db.write(batch if n == 0 else batch[::-1])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    reader = PostgresStore(fresh_dsn, read_only=True)
+    latest = reader.latest("m")
+    assert len(latest) == 2000 and {v.ts for v in latest} == {t0 + 1 + 7 * 2 + 1}
+    reader.close()
