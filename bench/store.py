@@ -5,6 +5,8 @@ devstack in a fresh database) and prints one JSON line per figure. The
 baseline for ingest is a bare `executemany` INSERT of the same rows into a
 plain table of the same database, measured in the same run: it is what the
 database itself does with no series lookup, no latest table and no upsert.
+`ingest_daemon_shaped` writes as the daemon does (one point of every series a
+write) and quotes the bulk ingest of the same run, and SQLite's, beside it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lagwatch.store.sqlite import SqliteStore
 SERIES = 10_000
 BATCH_TIMES = 10  # timestamps per batch: a batch is 100,000 samples
 BATCHES = 4
+CYCLES = 10  # daemon-shaped writes: one point of every series each
 RANGE_SERIES = 100
 DAY = 86_400
 STEP = 10
@@ -70,6 +73,9 @@ def timed(fn: Callable[[], object], repeat: int = 5) -> float:
 
 
 Rows = list[tuple[int, int, float]]
+
+daemon_shaped: dict[str, float] = {}
+"""Each backend's daemon-shaped ingest of this run, for the next backend's line."""
 
 
 def process_cpu(pid: int) -> float:
@@ -132,6 +138,31 @@ def bench(
         # of an unshared machine (the client and its backend take turns, one batch at a time).
         emit(backend, "ingest_cpu_bound", BATCHES * BATCH_TIMES * SERIES / used, "samples/s",
              target=">= 200000")  # fmt: skip
+
+    # Shaped like the daemon's writes: each Runner cycle writes every series once, so a
+    # write holds one point per series and moves every series' latest row.
+    store.write([Sample.of("lagwatch_bench_cycle", 0, now - DAY, series=str(i))
+                 for i in range(SERIES)])  # fmt: skip
+    cycles = [[Sample.of("lagwatch_bench_cycle", (c * 7 + i) % 1000, now - DAY + 10 * (c + 1),
+                         series=str(i)) for i in range(SERIES)] for c in range(CYCLES)]  # fmt: skip
+    cpu0, server0 = time.process_time(), server_cpu() if server_cpu else 0.0
+    t0 = time.perf_counter()
+    for cycle in cycles:
+        store.write(cycle)
+    elapsed = time.perf_counter() - t0
+    used = time.process_time() - cpu0 + (server_cpu() - server0 if server_cpu else 0.0)
+    shaped = CYCLES * SERIES / elapsed
+    daemon_shaped[backend] = shaped
+    line: dict[str, object] = {"bench": "store", "backend": backend,
+                               "metric": "ingest_daemon_shaped", "value": round(shaped, 1),
+                               "unit": "samples/s",
+                               "baseline": "bulk COPY ingest (10 points per series a write), same run",
+                               "baseline_value": round(ours, 1), "ratio": round(shaped / ours, 3),
+                               "samples_per_cpu_second": round(CYCLES * SERIES / used, 1)}  # fmt: skip
+    if backend != "sqlite" and "sqlite" in daemon_shaped:
+        line["sqlite_value"] = round(daemon_shaped["sqlite"], 1)
+        line["vs_sqlite"] = round(shaped / daemon_shaped["sqlite"], 3)
+    print(json.dumps(line), flush=True)
 
     latest = timed(lambda: store.latest("lagwatch_bench_value"))
     count = len(store.latest("lagwatch_bench_value"))

@@ -111,6 +111,13 @@ class SqlStore(SqlRecords):
         """Return a mark no later write can fall below: the cursor after a read that follows."""
         raise NotImplementedError
 
+    def _changed_rows(self, cur: Any, cursor: int) -> list[tuple[Any, ...]]:
+        """Return the (series_id, ts, value, note) rows written at or after change mark ``cursor``."""
+        cur.execute(
+            self._sql("SELECT series_id, ts, value, note FROM latest WHERE seq >= ?"), (cursor,)
+        )
+        return list(cur.fetchall())
+
     def _before_rollup(self, cur: Any, table: str, begin: int, end: int) -> None:
         """Called before buckets in [begin, end) are written to ``table``."""
 
@@ -307,12 +314,8 @@ class SqlStore(SqlRecords):
             # The floor is read before the rows: whatever commits after it is read next time.
             floor = self._change_floor(cur)
             if cursor is not None:
-                # What changed, by the seq index; the metric is told apart from cached series.
-                cur.execute(
-                    self._sql("SELECT series_id, ts, value, note FROM latest WHERE seq >= ?"),
-                    (int(cursor),),
-                )
-                rows = cur.fetchall()
+                # What changed; the metric is told apart from cached series.
+                rows = self._changed_rows(cur, int(cursor))
             elif wanted is None:
                 cur.execute("SELECT series_id, ts, value, note FROM latest")
                 rows = cur.fetchall()

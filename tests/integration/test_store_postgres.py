@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -53,31 +54,89 @@ class TestPostgresContract(StoreContract):
     pass
 
 
+class PausedWriter(PostgresStore):
+    """A store whose next write takes its transaction id, then waits to be let go."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(dsn)
+        self.has_xid = threading.Event()
+        self.go = threading.Event()
+
+    def _insert_rows(self, cur: Any, *args: Any) -> None:
+        cur.execute("SELECT pg_current_xact_id()")
+        self.has_xid.set()
+        assert self.go.wait(30)
+        super()._insert_rows(cur, *args)
+
+
 def test_latest_since_never_misses_a_write_that_commits_late(fresh_dsn: str) -> None:
     """Given a writer whose transaction started first but commits after another writer's, a
     reader reading between the two commits still gets the late write at its next read."""
     reader = PostgresStore(fresh_dsn)
-    reader.write([Sample.of("m", 0, 1000.0, w="setup")])
+    reader.write([Sample.of("m", 0, 1000.0, w="setup"), Sample.of("m", 0, 1000.0, w="slow")])
     cursor = reader.latest_since(None).cursor
-    with psycopg.connect(fresh_dsn) as slow:
-        # The slow writer takes its transaction id first, as a write batch would.
-        slow.execute("SELECT pg_current_xact_id()")
-        PostgresStore(fresh_dsn).write([Sample.of("m", 2, 1002.0, w="fast")])
-        between = reader.latest_since(cursor)
-        assert "fast" in {v.label_dict["w"] for v in between.values}
-        xid = slow.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
-        assert xid is not None
-        series = slow.execute(
-            "INSERT INTO series (name, labels) VALUES ('m', '{\"w\":\"slow\"}') RETURNING id"
-        ).fetchone()
-        assert series is not None
-        slow.execute(
-            "INSERT INTO latest (series_id, ts, value, note, seq) VALUES (%s, 1001000, 1, NULL, %s)",
-            (series[0], xid[0]),
-        )
+    slow = PausedWriter(fresh_dsn)
+    late = threading.Thread(target=slow.write, args=([Sample.of("m", 1, 1001.0, w="slow")],))
+    late.start()
+    assert slow.has_xid.wait(30)
+    PostgresStore(fresh_dsn).write([Sample.of("m", 2, 1002.0, w="fast")])
+    between = reader.latest_since(cursor)
+    assert {v.label_dict["w"] for v in between.values} == {"fast"}
+    slow.go.set()
+    late.join()
     after = reader.latest_since(between.cursor)
-    assert "slow" in {v.label_dict["w"] for v in after.values}
+    assert {(v.label_dict["w"], v.value) for v in after.values} >= {("slow", 1.0)}
+    assert reader.latest_since(reader.latest_since(after.cursor).cursor).values == []
+    slow.close()
     reader.close()
+
+
+def test_latest_since_reads_everything_when_its_cursor_is_older_than_the_change_log(
+    fresh_dsn: str,
+) -> None:
+    """Given a reader away for longer than the change log keeps writes, its next read answers
+    every series (none is missed); a reader keeping up reads only what changed."""
+    writer = PostgresStore(fresh_dsn)
+    t0 = float(int(time.time()))
+    writer.write([Sample.of("m", i, t0, i=str(i)) for i in range(100)])
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute("ANALYZE latest")  # a few series changed of many: read by the log
+    away = writer.latest_since(None).cursor
+    writer.write([Sample.of("m", 10, t0 + 10, i="0")])
+    keeping_up = writer.latest_since(away)
+    assert [v.label_dict["i"] for v in keeping_up.values] == ["0"]
+    writer.write([Sample.of("m", 11, t0 + 20, i="1")])
+    writer.maintain(t0 + 3600)  # the log's entries are all past its keep
+    again = writer.latest_since(away)
+    assert {v.label_dict["i"] for v in again.values} == {str(i) for i in range(100)}
+    assert {v.label_dict["i"]: v.value for v in again.values}["1"] == 11
+    writer.write([Sample.of("m", 12, t0 + 30, i="2")])
+    assert [v.label_dict["i"] for v in writer.latest_since(again.cursor).values] == ["2"]
+    writer.close()
+
+
+def test_daemon_shaped_writes_update_latest_in_place(fresh_dsn: str) -> None:
+    """Given a write of every series per cycle, latest's rows are updated on their own pages
+    (HOT: no index entry per update) and a retried write of the same points updates none."""
+    store = PostgresStore(fresh_dsn)
+    for cycle in range(5):
+        store.write([Sample.of("m", cycle, 1000.0 + cycle, i=str(i)) for i in range(300)])
+    store.write([Sample.of("m", 4, 1004.0, i=str(i)) for i in range(300)])  # a retry
+    assert [v.value for v in store.latest("m")] == [4.0] * 300
+    store.close()  # its backend ends and hands in its statistics
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        row = None
+        for _ in range(50):
+            row = conn.execute(
+                "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                "WHERE relname = 'latest'"
+            ).fetchone()
+            if row is not None and row[0] > 0:
+                break
+            time.sleep(0.2)
+    assert row is not None and row[:2] == (300, 4 * 300), row
+    # Most in place already while the pages settle (none with seq indexed, as before).
+    assert row[2] >= row[1] / 2, row
 
 
 def test_several_writers_create_schema_and_write_at_once(fresh_dsn: str) -> None:
@@ -233,3 +292,58 @@ def test_retention_drops_whole_day_partitions_and_writer_creates_days_ahead(
     [raw] = db.query_range("m", None, day0, now, max_points=10**6)
     assert [v for _, v in raw.points] == [float(d) for d in range(2, 10)]
     db.close()
+
+
+def test_minute_rollups_are_marked_all_visible_once_an_old_snapshot_ends(fresh_dsn: str) -> None:
+    """Given a reader holding a snapshot older than the rollup, the maintenance waits for it
+    to end and marks the minute partitions all-visible (range queries stay index-only)."""
+    store = PostgresStore(fresh_dsn)
+    now = float(int(time.time()))
+    store.write([Sample.of("m", i, now - 3600 + i * 10, s="a") for i in range(300)])
+    with psycopg.connect(fresh_dsn) as old:
+        old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        old.execute("SELECT 1 FROM meta LIMIT 1")  # the snapshot is taken
+        release = threading.Timer(0.5, old.commit)
+        release.start()
+        store.maintain(now)
+        release.join()
+    with psycopg.connect(fresh_dsn) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, c.relpages, c.relallvisible FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'rollup_1m'::regclass AND c.relpages > 0"
+        ).fetchall()
+    assert rows and all(allvisible >= pages for _, pages, allvisible in rows), rows
+    store.close()
+
+
+def test_writers_sharing_series_in_opposite_orders_never_deadlock(fresh_dsn: str) -> None:
+    """Given two daemons writing the same series at once, each batch in the other's reverse
+    order, every write lands: latest's rows are locked in series order, not batch order."""
+    t0 = float(int(time.time())) - 3600
+    PostgresStore(fresh_dsn).write([Sample.of("m", 0, t0, i=str(i)) for i in range(2000)])
+    errors: list[BaseException] = []
+    together = threading.Barrier(2, timeout=60)
+
+    def writer(n: int) -> None:
+        db = PostgresStore(fresh_dsn)
+        try:
+            for cycle in range(8):
+                batch = [Sample.of("m", n, t0 + 1 + cycle * 2 + n, i=str(i)) for i in range(2000)]
+                together.wait()  # both writes under way at once
+                db.write(batch if n == 0 else batch[::-1])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    reader = PostgresStore(fresh_dsn, read_only=True)
+    latest = reader.latest("m")
+    assert len(latest) == 2000 and {v.ts for v in latest} == {t0 + 1 + 7 * 2 + 1}
+    reader.close()
