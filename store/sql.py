@@ -161,8 +161,8 @@ class SqlStore(SqlRecords):
         """Yield a cursor under the lock; turn driver errors into StoreUnavailable.
 
         Every use ends its transaction, a reader's too: a reader left idle in a transaction
-        holds its table locks for good, and on PostgreSQL the next writer to connect waits
-        behind them (its schema check alters ``latest``) with every other writer queued
+        holds its table locks for good, and on PostgreSQL a writer that must alter a table
+        (a schema migration on connect) waits behind them with every other writer queued
         behind it, until the statement timeout: the whole store stalled 30 s at a time.
         """
         with self._lock:
