@@ -274,6 +274,7 @@ class PostgresStore(SqlStore):
         if not samples:
             return
         with self._cursor(commit=True) as cur:
+            self._add_series(cur, samples)
             # The hot loop of every write, locals only: each sample becomes one
             # binary COPY row at once (no row tuples, no per-row COPY call).
             rows: list[bytes] = []

@@ -347,3 +347,41 @@ def test_writers_sharing_series_in_opposite_orders_never_deadlock(fresh_dsn: str
     latest = reader.latest("m")
     assert len(latest) == 2000 and {v.ts for v in latest} == {t0 + 1 + 7 * 2 + 1}
     reader.close()
+
+
+def test_writers_adding_the_same_new_series_at_once_agree_on_their_ids(fresh_dsn: str) -> None:
+    """Given two daemons whose first write brings the same 3,000 new series (in opposite
+    orders), both land, each series exists once, and each writer's ids are the stored ones."""
+    t0 = float(int(time.time())) - 60
+    errors: list[BaseException] = []
+    together = threading.Barrier(2, timeout=60)
+    ids: list[dict[tuple[str, tuple[tuple[str, str], ...]], int]] = []
+
+    def writer(n: int) -> None:
+        db = PostgresStore(fresh_dsn)
+        try:
+            batch = [Sample.of("new", n, t0 + n, i=str(i), g=str(i % 7)) for i in range(3000)]
+            together.wait()
+            db.write(batch if n == 0 else batch[::-1])
+            ids.append({k: v for k, v in db._series_ids.items() if k[0] == "new"})
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with psycopg.connect(fresh_dsn) as conn:
+        stored = conn.execute(
+            "SELECT count(*), count(DISTINCT labels) FROM series WHERE name = 'new'"
+        )
+        assert stored.fetchone() == (3000, 3000)
+    assert len(ids) == 2 and ids[0] == ids[1] and len(ids[0]) == 3000
+    reader = PostgresStore(fresh_dsn, read_only=True)
+    assert len(reader.latest("new")) == 3000
+    assert len(reader.query_range("new", None, t0 - 1, t0 + 2)) == 3000
+    reader.close()
