@@ -274,7 +274,6 @@ class PostgresStore(SqlStore):
         if not samples:
             return
         with self._cursor(commit=True) as cur:
-            self._add_series(cur, samples)
             # The hot loop of every write, locals only: each sample becomes one
             # binary COPY row at once (no row tuples, no per-row COPY call).
             rows: list[bytes] = []
@@ -284,7 +283,10 @@ class PostgresStore(SqlStore):
             known = self._series_ids.get
             seen = newest.get
             for s in samples:
-                sid = known((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
+                sid = known((s.name, s.labels))
+                if sid is None:  # the write's first new series: add all of them at once
+                    self._add_series(cur, samples)
+                    sid = known((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
                 ts = int(s.ts * MS)
                 add(pack(3, 8, sid, 8, ts, 8, s.value))
                 last = seen(sid)
