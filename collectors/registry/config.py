@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from lagwatch.collectors.filters import NameFilter, regexes
 from lagwatch.store.types import Duration
 
 Strategy = Literal["topic", "record", "topic_record"]
@@ -23,37 +24,12 @@ Level = Literal[
 LEVELS: tuple[str, ...] = Level.__args__  # type: ignore[attr-defined]
 
 
-def _regexes(patterns: list[str]) -> list[str]:
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(
-                f"{pattern!r} is not a valid regular expression ({exc}); fix or quote it"
-            ) from None
-    return patterns
-
-
-class TopicFilter(BaseModel):
+class TopicFilter(NameFilter):
     """Which topics to sample: a topic is watched when its whole name matches an include and no
     exclude. Kafka's own topics (names starting with ``__``) are never sampled."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    include: list[str] = [".*"]
-    exclude: list[str] = []
-
-    @field_validator("include", "exclude")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        return _regexes(patterns)
-
-    def watches(self, topic: str) -> bool:
-        if topic.startswith("__"):
-            return False
-        return any(re.fullmatch(p, topic) for p in self.include) and not any(
-            re.fullmatch(p, topic) for p in self.exclude
-        )
+    def watches(self, name: str) -> bool:
+        return not name.startswith("__") and super().watches(name)
 
 
 class SampleConfig(BaseModel):
@@ -131,7 +107,7 @@ class RegistryConfig(BaseModel):
     @field_validator("owners")
     @classmethod
     def _owner_regexes(cls, owners: dict[str, str]) -> dict[str, str]:
-        _regexes(list(owners))
+        regexes(list(owners))
         return owners
 
     @model_validator(mode="after")
