@@ -69,6 +69,28 @@ class PausedWriter(PostgresStore):
         super()._insert_rows(cur, *args)
 
 
+def writers_at_once(dsn: str, count: int, work: Callable[[int, PostgresStore], None]) -> None:
+    """Run ``work(n, store)`` for writers 0 … count-1 in threads at once, each on a store of
+    its own (as daemons are), and fail with any writer's error."""
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        db = PostgresStore(dsn)
+        try:
+            work(n, db)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
 def test_latest_since_never_misses_a_write_that_commits_late(fresh_dsn: str) -> None:
     """Given a writer whose transaction started first but commits after another writer's, a
     reader reading between the two commits still gets the late write at its next read."""
@@ -141,30 +163,15 @@ def test_daemon_shaped_writes_update_latest_in_place(fresh_dsn: str) -> None:
 
 def test_several_writers_create_schema_and_write_at_once(fresh_dsn: str) -> None:
     """Given four daemons starting together on one empty database, all their samples land."""
-    errors: list[BaseException] = []
 
-    def writer(n: int) -> None:
-        db = PostgresStore(fresh_dsn)
-        try:
-            for batch in range(5):
-                db.write(
-                    [
-                        Sample.of("m", batch, 1000.0 + batch, writer=str(n), i=str(i))
-                        for i in range(50)
-                    ]
-                )
-                db.write([Sample.of("shared", n, 1000.0 + n * 10 + batch)])
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            db.close()
+    def work(n: int, db: PostgresStore) -> None:
+        for batch in range(5):
+            db.write(
+                [Sample.of("m", batch, 1000.0 + batch, writer=str(n), i=str(i)) for i in range(50)]
+            )
+            db.write([Sample.of("shared", n, 1000.0 + n * 10 + batch)])
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    writers_at_once(fresh_dsn, 4, work)
     reader = PostgresStore(fresh_dsn, read_only=True)
     assert len(reader.latest("m")) == 200
     [shared] = reader.query_range("shared", None, 999, 1100, max_points=10**5)
@@ -322,27 +329,15 @@ def test_writers_sharing_series_in_opposite_orders_never_deadlock(fresh_dsn: str
     order, every write lands: latest's rows are locked in series order, not batch order."""
     t0 = float(int(time.time())) - 3600
     PostgresStore(fresh_dsn).write([Sample.of("m", 0, t0, i=str(i)) for i in range(2000)])
-    errors: list[BaseException] = []
     together = threading.Barrier(2, timeout=60)
 
-    def writer(n: int) -> None:
-        db = PostgresStore(fresh_dsn)
-        try:
-            for cycle in range(8):
-                batch = [Sample.of("m", n, t0 + 1 + cycle * 2 + n, i=str(i)) for i in range(2000)]
-                together.wait()  # both writes under way at once
-                db.write(batch if n == 0 else batch[::-1])
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            db.close()
+    def work(n: int, db: PostgresStore) -> None:
+        for cycle in range(8):
+            batch = [Sample.of("m", n, t0 + 1 + cycle * 2 + n, i=str(i)) for i in range(2000)]
+            together.wait()  # both writes under way at once
+            db.write(batch if n == 0 else batch[::-1])
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    writers_at_once(fresh_dsn, 2, work)
     reader = PostgresStore(fresh_dsn, read_only=True)
     latest = reader.latest("m")
     assert len(latest) == 2000 and {v.ts for v in latest} == {t0 + 1 + 7 * 2 + 1}
@@ -353,28 +348,16 @@ def test_writers_adding_the_same_new_series_at_once_agree_on_their_ids(fresh_dsn
     """Given two daemons whose first write brings the same 3,000 new series (in opposite
     orders), both land, each series exists once, and each writer's ids are the stored ones."""
     t0 = float(int(time.time())) - 60
-    errors: list[BaseException] = []
     together = threading.Barrier(2, timeout=60)
     ids: list[dict[tuple[str, tuple[tuple[str, str], ...]], int]] = []
 
-    def writer(n: int) -> None:
-        db = PostgresStore(fresh_dsn)
-        try:
-            batch = [Sample.of("new", n, t0 + n, i=str(i), g=str(i % 7)) for i in range(3000)]
-            together.wait()
-            db.write(batch if n == 0 else batch[::-1])
-            ids.append({k: v for k, v in db._series_ids.items() if k[0] == "new"})
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            db.close()
+    def work(n: int, db: PostgresStore) -> None:
+        batch = [Sample.of("new", n, t0 + n, i=str(i), g=str(i % 7)) for i in range(3000)]
+        together.wait()
+        db.write(batch if n == 0 else batch[::-1])
+        ids.append({k: v for k, v in db._series_ids.items() if k[0] == "new"})
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    writers_at_once(fresh_dsn, 2, work)
     with psycopg.connect(fresh_dsn) as conn:
         stored = conn.execute(
             "SELECT count(*), count(DISTINCT labels) FROM series WHERE name = 'new'"
