@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from lagwatch.alerts.state import NAMESPACE as STATES
 from lagwatch.alerts.state import AlertState
-from lagwatch.store import open_store
+from lagwatch.store import Record, Sample, open_store
 from tests.support import seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +30,22 @@ def seeded_config(folder: Path, hours: float) -> Path:
     finally:
         store.close()
     return config
+
+
+def config_with(
+    folder: Path, config: str, samples: list[Sample], records: list[Record] | None = None
+) -> Path:
+    """Write ``config`` (its ``{store}`` filled with a SQLite file in ``folder``) and store the
+    given samples and records there; return the config's path."""
+    path = folder / "lagwatch.yaml"
+    path.write_text(config.format(store=folder / "lagwatch.db"))
+    store = open_store(seed.store_config_of(path))
+    try:
+        store.write(samples)
+        store.put_records(records or [])
+    finally:
+        store.close()
+    return path
 
 
 def stored_alerts(config: Path) -> list[AlertState]:

@@ -13,10 +13,9 @@ import pytest
 
 from lagwatch.alerts.incidents import Incident, Member
 from lagwatch.alerts.state import FIRING, AlertState, fingerprint
-from lagwatch.store import Record, Sample, open_store
+from lagwatch.store import Record, Sample
 from lagwatch.store.contracts import Namespace
-from tests.support import seed
-from tests.support.dashboard_app import open_page, texts
+from tests.support.dashboard_app import config_with, open_page, texts
 
 CONFIG = """\
 store:
@@ -39,9 +38,6 @@ SLOT = {"alertname": "PgSlotInactive", "severity": "page", "source": "orders-db"
 
 
 def write(folder: Path, incident: bool) -> Path:
-    path = folder / "lagwatch.yaml"
-    path.write_text(CONFIG.format(store=folder / "lagwatch.db"))
-    store = open_store(seed.store_config_of(path))
     now = time.time()
     lost = {"pipeline": "orders", "hop": "group:scorer"}
     samples = [
@@ -75,12 +71,7 @@ def write(folder: Path, incident: bool) -> Path:
                        root_hop="connector:orders-cdc", root_hop_id="connector:cdc/orders-cdc",
                        pipelines=["orders"], members=members)  # fmt: skip
         records.append(inc.to_record(now))
-    try:
-        store.write(samples)
-        store.put_records(records)
-    finally:
-        store.close()
-    return path
+    return config_with(folder, CONFIG, samples, records)
 
 
 @pytest.mark.parametrize("page", ["views/overview.py", "views/pipeline.py"])

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lagwatch.store import Sample, open_store
-from tests.support import seed
-from tests.support.dashboard_app import open_page, texts
+from lagwatch.store import Sample
+from tests.support.dashboard_app import config_with, open_page, texts
 
 CONFIG = """\
 store:
@@ -23,9 +22,6 @@ connect:
 
 
 def write(folder: Path, worker_up: int) -> Path:
-    path = folder / "lagwatch.yaml"
-    path.write_text(CONFIG.format(store=folder / "lagwatch.db"))
-    store = open_store(seed.store_config_of(path))
     now = time.time()
     samples = [
         Sample.of("lagwatch_connect_connector_state", 0, now - 600, cluster="cdc", connector="old-cdc"),
@@ -34,11 +30,7 @@ def write(folder: Path, worker_up: int) -> Path:
                   cluster="cdc", connector="orders-cdc"),
         Sample.of("lagwatch_connect_up", worker_up, now, cluster="cdc"),
     ]  # fmt: skip
-    try:
-        store.write(samples)
-    finally:
-        store.close()
-    return path
+    return config_with(folder, CONFIG, samples)
 
 
 def connectors(at: object) -> list[str]:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lagwatch.store import Sample, open_store
-from tests.support import seed
-from tests.support.dashboard_app import open_page, texts
+from lagwatch.store import Sample
+from tests.support.dashboard_app import config_with, open_page, texts
 
 CONFIG = """\
 store:
@@ -35,9 +34,6 @@ pipelines:
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("connector-links")
-    path = folder / "lagwatch.yaml"
-    path.write_text(CONFIG.format(store=folder / "lagwatch.db"))
-    store = open_store(seed.store_config_of(path))
     now = time.time()
     pg = {"source": "orders-db"}
     cdc = {"cluster": "cdc", "connector": "orders-cdc"}
@@ -59,11 +55,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
         Sample.of("lagwatch_mysql_binlog_reader_behind_bytes", 10, now, source="legacy", reader="dbz"),
         Sample.of("lagwatch_mysql_binlog_reader_behind_bytes", 20, now, source="legacy", reader="tap"),
     ]  # fmt: skip
-    try:
-        store.write(samples)
-    finally:
-        store.close()
-    return path
+    return config_with(folder, CONFIG, samples)
 
 
 def links(at: object) -> list[tuple[str, str]]:
