@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from lagwatch.devstack import devstack_env as devstack_env_settings
+from tests.support.private_kafka import PrivateKafka
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,3 +94,15 @@ def registry_url() -> str:
 def unique() -> str:
     """A short random suffix for names of databases, slots, topics and groups."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def private_kafka(tmp_path: Path, kafka_bootstrap: str) -> Iterator[PrivateKafka]:
+    """A Kafka of the test's own, node 1 running (controller and broker), to break at will;
+    ``kafka_bootstrap`` first, so the devstack's Kafka jars are known to be there."""
+    kafka = PrivateKafka(tmp_path, devstack("KAFKA_LIBS"))
+    try:
+        kafka.start(1)
+        yield kafka
+    finally:
+        kafka.close()

@@ -9,8 +9,6 @@ restarts, so the collector must not keep the client it had.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -18,7 +16,6 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from lagwatch.collectors.base import SourceUnreachable
 from lagwatch.collectors.kafka import KafkaCluster, KafkaCollector
-from tests.integration.conftest import devstack
 from tests.integration.kafka_lag_helpers import commit_offsets, find
 from tests.support.private_kafka import PrivateKafka
 
@@ -27,30 +24,20 @@ pytestmark = pytest.mark.integration
 STATUS = "lagwatch_kafka_group_status"
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, kafka_bootstrap: str) -> Iterator[PrivateKafka]:
-    kafka = PrivateKafka(tmp_path, devstack("KAFKA_LIBS"))
-    try:
-        kafka.start(1)
-        yield kafka
-    finally:
-        kafka.close()
-
-
-def test_the_group_is_read_again_after_the_broker_restarts(cluster: PrivateKafka) -> None:
+def test_the_group_is_read_again_after_the_broker_restarts(private_kafka: PrivateKafka) -> None:
     # Given a group with a commit, read by a collector
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin = AdminClient({"bootstrap.servers": private_kafka.bootstrap})
     admin.create_topics([NewTopic("orders", 1, 1)])["orders"].result(60)
     commit_offsets(admin, "indexer", [TopicPartition("orders", 0, 0)])
     collector = KafkaCollector(
         KafkaCluster(
-            name="private", bootstrap=cluster.bootstrap, request_timeout="3s", timeout="15s"
+            name="private", bootstrap=private_kafka.bootstrap, request_timeout="3s", timeout="15s"
         )
     )
     try:
         assert find(list(collector.collect()), STATUS, group="indexer")
         # When the broker dies, lagwatch collects meanwhile, and the broker comes back
-        cluster.kill(1)
+        private_kafka.kill(1)
         down: list[str] = []
         for _ in range(2):
             try:
@@ -58,7 +45,7 @@ def test_the_group_is_read_again_after_the_broker_restarts(cluster: PrivateKafka
                 down.append("read")
             except SourceUnreachable as exc:
                 down.append(str(exc))
-        cluster.start(1)
+        private_kafka.start(1)
         back = time.time()
         cycles: list[str] = []
         read_again = False

@@ -5,15 +5,11 @@ Runs a private two-node Kafka (the shared devstack broker cannot lose a broker).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from lagwatch.collectors.kafka import KafkaCluster, KafkaCollector
-from tests.integration.conftest import devstack
 from tests.integration.kafka_lag_helpers import commit_offsets, find, one, value, wait_until
 from tests.support.private_kafka import PrivateKafka
 
@@ -22,20 +18,10 @@ pytestmark = pytest.mark.integration
 LAG = "lagwatch_kafka_partition_lag_messages"
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, kafka_bootstrap: str) -> Iterator[PrivateKafka]:
-    kafka = PrivateKafka(tmp_path, devstack("KAFKA_LIBS"))
-    try:
-        kafka.start(1)
-        yield kafka
-    finally:
-        kafka.close()
-
-
-def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) -> None:
+def test_a_dead_leader_makes_only_its_partitions_unknown(private_kafka: PrivateKafka) -> None:
     # Given group offsets kept on node 1, topic "orders" with partition 0 on node 1 and
     # partition 1 on node 2, topic "audit" on node 1, and a group on each
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin = AdminClient({"bootstrap.servers": private_kafka.bootstrap})
     admin.create_topics([NewTopic("audit", 1, 1)])["audit"].result()
     wait_until(
         lambda: admin.list_topics("audit", timeout=5).topics["audit"].partitions[0].leader == 1,
@@ -45,7 +31,7 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
     commit_offsets(
         admin, "auditor", [TopicPartition("audit", 0, 0)]
     )  # the offsets topic is now on node 1
-    cluster.start(2)
+    private_kafka.start(2)
     wait_until(
         lambda: len(admin.describe_cluster(request_timeout=5).result().nodes) == 2, 30, "node 2"
     )
@@ -58,7 +44,7 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
         30,
         "orders leaders",
     )
-    producer = Producer({"bootstrap.servers": cluster.bootstrap})
+    producer = Producer({"bootstrap.servers": private_kafka.bootstrap})
     for i in range(20):
         producer.produce("orders", b"o", partition=i % 2)
         producer.produce("audit", b"a", partition=0)
@@ -68,13 +54,13 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
     )
     collector = KafkaCollector(
         KafkaCluster(
-            name="private", bootstrap=cluster.bootstrap, request_timeout="3s", timeout="15s"
+            name="private", bootstrap=private_kafka.bootstrap, request_timeout="3s", timeout="15s"
         )
     )
     try:
         # When node 2 dies while lagwatch watches, and we collect
         collector.collect()
-        cluster.kill(2)
+        private_kafka.kill(2)
 
         def leaderless() -> bool:
             meta = admin.list_topics("orders", timeout=5).topics["orders"].partitions
@@ -124,7 +110,7 @@ def test_a_dead_leader_makes_only_its_partitions_unknown(cluster: PrivateKafka) 
         assert listing.value == 2 and "Timed out" in (listing.note or ""), listing
 
         # When node 2 comes back, orders[1] is known again
-        cluster.start(2)
+        private_kafka.start(2)
 
         seen: list[str | None] = []
 
