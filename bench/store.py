@@ -84,6 +84,20 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def timed_writes(
+    store: Store, writes: list[list[Sample]], server_cpu: Callable[[], float] | None
+) -> tuple[float, float]:
+    """Write each batch in turn; return the wall seconds, and the CPU seconds of this process
+    plus (when ``server_cpu`` reads it) its server backend's."""
+    cpu0, server0 = time.process_time(), server_cpu() if server_cpu else 0.0
+    t0 = time.perf_counter()
+    for batch in writes:
+        store.write(batch)
+    elapsed = time.perf_counter() - t0
+    used = time.process_time() - cpu0 + (server_cpu() - server0 if server_cpu else 0.0)
+    return elapsed, used
+
+
 def bench(
     backend: str,
     store: Store,
@@ -100,12 +114,7 @@ def bench(
     # The series exist, as in a running daemon (one earlier point each, not one of the batches').
     store.write([Sample.of("lagwatch_bench_value", 0, now - DAY - 100, series=str(i))
                  for i in range(SERIES)])  # fmt: skip
-    cpu0, server0 = time.process_time(), server_cpu() if server_cpu else 0.0
-    t0 = time.perf_counter()
-    for batch in batches:
-        store.write(batch)
-    elapsed = time.perf_counter() - t0
-    used = time.process_time() - cpu0 + (server_cpu() - server0 if server_cpu else 0.0)
+    elapsed, used = timed_writes(store, batches, server_cpu)
     ours = BATCHES * BATCH_TIMES * SERIES / elapsed
     rows = [
         (i, int((now + b * 100 + t) * 1000), float(i))
@@ -145,12 +154,7 @@ def bench(
                  for i in range(SERIES)])  # fmt: skip
     cycles = [[Sample.of("lagwatch_bench_cycle", (c * 7 + i) % 1000, now - DAY + 10 * (c + 1),
                          series=str(i)) for i in range(SERIES)] for c in range(CYCLES)]  # fmt: skip
-    cpu0, server0 = time.process_time(), server_cpu() if server_cpu else 0.0
-    t0 = time.perf_counter()
-    for cycle in cycles:
-        store.write(cycle)
-    elapsed = time.perf_counter() - t0
-    used = time.process_time() - cpu0 + (server_cpu() - server0 if server_cpu else 0.0)
+    elapsed, used = timed_writes(store, cycles, server_cpu)
     shaped = CYCLES * SERIES / elapsed
     daemon_shaped[backend] = shaped
     line: dict[str, object] = {"bench": "store", "backend": backend,
