@@ -253,7 +253,8 @@ class FreshnessEstimate:
         names one, else (or while that is unknown or stale) as the source kind reads the store
         for the pipeline's slot or binlog reader, noted as standing in."""
         found = self.connector_lag()
-        if found is not None and not self.stale(found.as_of, now):
+        stale = self.stale(found.as_of, now) if found is not None else None
+        if found is not None and stale is None:
             return found
         support = SOURCE_KINDS[self.source_kind].pipeline
         if support is None or not self.reader:
@@ -264,8 +265,7 @@ class FreshnessEstimate:
         ref = self.pipe.connector
         assert ref is not None  # a connector figure was found
         why = (
-            f"connector {ref.connector} {self.stale(found.as_of, now)}, "
-            f"estimated from {support.reader_key} {self.reader}"
+            f"connector {ref.connector} {stale}, estimated from {support.reader_key} {self.reader}"
         )
         return SourceLag(
             estimate.seconds, estimate.as_of, "; ".join(filter(None, (why, estimate.note)))
