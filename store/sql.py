@@ -218,39 +218,6 @@ class SqlStore(SqlRecords):
         self._series_by_id[sid] = (name, labels)
         return sid
 
-    def _add_series(self, cur: Any, samples: Sequence[Sample]) -> None:
-        """Create and look up, in bulk, the series of ``samples`` this writer has no id for.
-
-        One at a time a new series costs two round trips to a server: a first cycle of
-        20,000 series, or a fleet daemon taking over a shard, spent seconds here holding the
-        write lock (5,000 new series: 2.8 s one by one, 0.3 s in bulk). Keys go in sorted
-        order, so writers adding the same new series never deadlock. SQLite's calls are
-        in-process and cheap: it stays with :meth:`_series_id`.
-        """
-        known = self._series_ids
-        new = sorted(
-            {(s.name, labels_key(s.labels)) for s in samples if (s.name, s.labels) not in known}
-        )
-        if not new:
-            return
-        cur.executemany(
-            self._sql("INSERT INTO series (name, labels) VALUES (?, ?) ON CONFLICT DO NOTHING"), new
-        )
-        for name, group in groupby(new, key=itemgetter(0)):
-            texts = [text for _, text in group]
-            for i in range(0, len(texts), CHUNK):
-                part = texts[i : i + CHUNK]
-                marks = ",".join([self.placeholder] * len(part))
-                cur.execute(
-                    f"SELECT id, labels FROM series WHERE name = {self.placeholder} "  # noqa: S608 - only placeholders
-                    f"AND labels IN ({marks})",
-                    [name, *part],
-                )
-                for sid, text in cur.fetchall():
-                    labels = tuple(sorted(json.loads(text).items()))
-                    known[(name, labels)] = int(sid)
-                    self._series_by_id[int(sid)] = (name, labels)
-
     def _describe(self, cur: Any, ids: Sequence[int]) -> None:
         missing = [i for i in ids if i not in self._series_by_id]
         if missing:
