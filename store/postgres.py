@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import json
 import re
-import struct
 import time
 import zlib
 from collections.abc import Sequence
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
 
 from lagwatch.store.config import Retention
+from lagwatch.store.copy_rows import Newest, copy_rows
 from lagwatch.store.protocol import Aggregation, StoreUnavailable
 from lagwatch.store.sample import Sample, labels_key
 from lagwatch.store.schema import MS, SCHEMA, to_ms
@@ -75,13 +75,6 @@ PARTITIONED: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 DAY_PARTITION = re.compile(r"_d(\d+)$")
 NEW_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON")
-
-# PostgreSQL's binary COPY format for (int8, int8, float8) rows: a signature,
-# flags and header-extension length, then per row a field count and each
-# field's length and big-endian value, then -1.
-COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-COPY_ROW = struct.Struct(">hiqiqid")
-COPY_TRAILER = struct.pack(">h", -1)
 
 
 def _partition_name(table: str, day: int) -> str:
@@ -304,42 +297,24 @@ class PostgresStore(SqlStore):
         if not samples:
             return
         with self._cursor(commit=True) as cur:
-            # The hot loop of every write, locals only: each sample becomes one
-            # binary COPY row at once (no row tuples, no per-row COPY call).
-            rows: list[bytes] = []
-            add = rows.append
-            pack = COPY_ROW.pack
-            newest: dict[int, tuple[int, float, str | None]] = {}
             known = self._series_ids.get
-            seen = newest.get
-            for s in samples:
-                sid = known((s.name, s.labels))
-                if sid is None:  # the write's first new series: add all of them at once
-                    self._add_series(cur, samples)
-                    sid = known((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
-                ts = int(s.ts * MS)
-                add(pack(3, 8, sid, 8, ts, 8, s.value))
-                last = seen(sid)
-                if last is None or ts >= last[0]:
-                    newest[sid] = (ts, s.value, s.note)
-            first = int(min(s.ts for s in samples) * MS)
-            last_day = int(max(s.ts for s in samples) * MS) // DAY_MS
-            days = set(range(first // DAY_MS, last_day + 1))
-            # In key order, the primary-key btree of the day partition is filled
-            # leaf after leaf instead of at one random leaf per row: the COPY's
-            # index maintenance, most of its cost, drops by a quarter or more.
-            # The packed rows sort as their keys do: the same field count and
-            # lengths lead, then series_id and ts as big-endian integers (both
-            # never negative).
-            rows.sort()
-            self._insert_rows(cur, b"".join([COPY_HEADER, *rows, COPY_TRAILER]), days, newest)
+            sids = [known((s.name, s.labels)) for s in samples]
+            if None in sids:  # new series: add all of them at once
+                self._add_series(cur, samples)
+                sids = [
+                    known((s.name, s.labels)) or self._series_id(cur, s.name, s.labels)
+                    for s in samples
+                ]
+            rows = copy_rows(samples, cast(list[int], sids))
+            days = set(range(rows.first_ms // DAY_MS, rows.last_ms // DAY_MS + 1))
+            self._insert_rows(cur, rows.payload, days, rows.newest)
 
     def _insert_rows(
         self,
         cur: Any,
         payload: bytes,
         days: set[int],
-        newest: dict[int, tuple[int, float, str | None]],
+        newest: Newest,
     ) -> None:
         """Store one binary COPY payload of (series_id, ts, value) rows and move latest forward."""
         self._ensure_days(cur, "samples", days)

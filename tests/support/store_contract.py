@@ -48,6 +48,14 @@ class StoreContract:
         [series] = store.query_range("m", None, T0 - 1, T0 + 1)
         assert series.points == [(T0, 1.0)]
 
+    def test_a_point_given_twice_in_one_write_keeps_the_later_value(self, store: Store) -> None:
+        """Given one write holding the same point twice, the second smaller than the first
+        (and the series' points out of time order); then the later one is stored and is latest."""
+        store.write([s("m", 5, T0 + 10, a="x"), s("m", 1, T0, a="x"), s("m", 2, T0 + 10, a="x")])
+        [series] = store.query_range("m", None, T0 - 1, T0 + 11)
+        assert series.points == [(T0, 1.0), (T0 + 10, 2.0)]
+        assert [(v.value, v.ts) for v in store.latest("m")] == [(2.0, pytest.approx(T0 + 10))]
+
     def test_raw_range_returns_every_point(self, store: Store) -> None:
         store.write([s("m", i, T0 + i * 10, a="x") for i in range(30)])
         [series] = store.query_range("m", {"a": "x"}, T0, T0 + 290)
